@@ -1,0 +1,45 @@
+"""The entry point both services share: ``python -m <service> [serve|migrate]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import uvicorn
+
+from shared.logging_setup import configure_logging
+from shared.migrations import upgrade_database
+from shared.settings import ServiceSettings
+
+
+def main(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    app_factory: str,
+    alembic_ini: Path,
+    argv: list[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {service}")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate"],
+        help="serve (default): migrate, then serve; migrate: only apply migrations",
+    )
+    args = parser.parse_args(argv)
+    configure_logging(service, settings.log_level, settings.log_format)
+    upgrade_database(alembic_ini, settings.database_url)
+    if args.command == "migrate":
+        return
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+    )
