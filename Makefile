@@ -1,0 +1,67 @@
+# Everything runs from a local virtualenv that the targets create on first use.
+# `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+INSTALLED := $(VENV)/.installed
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench soak clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED) ## Create the virtualenv and install everything
+
+run: $(INSTALLED) ## Run emulator, both services and the gateway (127.0.0.1:8080) on SQLite
+	$(PY) -m devstack run
+
+test: lint typecheck static pytest ## Lint, type-check, static checks, then the whole test suite
+
+lint: $(INSTALLED) ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(INSTALLED) ## mypy --strict over every package
+	$(BIN)/mypy shared quiz_service audio_service jservice_emulator devstack tests
+
+static: $(INSTALLED) ## docker-compose config, hadolint, nginx -t on the gateway template
+	$(PY) -m devstack.static_checks
+
+pytest: $(INSTALLED) ## The test suite (real PostgreSQL from TEST_DATABASE_URL, real nginx)
+	$(BIN)/pytest
+
+fmt: $(INSTALLED) ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(INSTALLED) ## Apply both services' migrations to QUIZ_/AUDIO_DATABASE_URL
+	$(PY) -m quiz_service migrate
+	$(PY) -m audio_service migrate
+
+up: ## Start the docker-compose stack (PostgreSQL, emulator, services, gateway on 8080)
+	$(COMPOSE) up -d --build
+
+down: ## Stop the docker-compose stack (the database volume is kept)
+	$(COMPOSE) down
+
+bench: $(INSTALLED) ## Benchmarks: writes bench/results/latest.{json,md,png}
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(PY) -m bench
+
+soak: $(INSTALLED) ## The long mixed-load test (not in CI)
+	$(BIN)/pytest -m soak -p no:cacheprovider tests/soak
+
+clean: ## Remove local data, logs and the virtualenv
+	rm -rf var $(VENV)
