@@ -1,0 +1,98 @@
+"""``GET /api/random``, the one jservice endpoint the quiz service uses."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from jservice_emulator import faults
+from jservice_emulator.questions import Clue, make_clue
+from jservice_emulator.responses import RailsJSONResponse, problem
+from jservice_emulator.sampling import pick_ids
+from jservice_emulator.settings import EmulatorSettings
+from jservice_emulator.state import EmulatorState
+
+MAX_COUNT = 100
+_DIGITS = re.compile(r"[0-9]+")
+
+router = APIRouter()
+
+
+def get_state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+StateDep = Annotated[EmulatorState, Depends(get_state)]
+
+
+def parse_count(raw: str | None) -> int | None:
+    """jservice's count rules; ``None`` for what made the original answer 500."""
+    if raw is None:
+        return 1
+    digits = raw.strip()
+    if not _DIGITS.fullmatch(digits):
+        return None
+    # Checked on the length first: int() refuses strings over 4300 digits.
+    if len(digits.lstrip("0")) > len(str(MAX_COUNT)):
+        return MAX_COUNT
+    return min(int(digits), MAX_COUNT)
+
+
+@router.get("/api/random", response_class=RailsJSONResponse)
+async def random_clues(
+    state: StateDep,
+    count: Annotated[
+        str | None,
+        Query(description="How many clues, default 1; above 100 silently lowered to 100."),
+    ] = None,
+) -> Response:
+    # One snapshot per request: a PUT during a timeout sleep must not half-apply.
+    settings = state.settings
+    response, served_ids = await _answer(state, settings, count)
+    state.record(response.status_code, served_ids)
+    return response
+
+
+async def _answer(
+    state: EmulatorState, settings: EmulatorSettings, raw_count: str | None
+) -> tuple[Response, list[int]]:
+    rng = state.rng
+    if settings.latency_ms > 0:
+        await asyncio.sleep(settings.latency_ms / 1000)
+    # Rack::Attack sits in front of the app, so the throttle answers before anything else.
+    if faults.fires(settings.rate_limit_rate, rng):
+        return faults.rate_limited(), []
+    if faults.fires(settings.timeout_rate, rng):
+        await asyncio.sleep(settings.timeout_sleep_s)
+    if faults.fires(settings.error_rate, rng):
+        return faults.server_error(settings.error_statuses, rng), []
+
+    count = parse_count(raw_count)
+    if count is None:
+        # The original crashed with a 500 here; a 400 says what is wrong.
+        detail = f"count must be a non-negative integer, got {raw_count!r}"
+        return problem(400, "Bad Request", detail), []
+
+    ids = pick_ids(count, settings.pool_size, settings.duplicate_rate, state.served, rng)
+    if faults.fires(settings.malformed_rate, rng):
+        # A broken body needs at least one item to break, even for count=0.
+        broken_ids = ids or [rng.randint(1, settings.pool_size)]
+        return faults.malformed(settings.malformed_variants, _clues(broken_ids, settings), rng), []
+    return RailsJSONResponse(_clues(ids, settings)), ids
+
+
+def _clues(ids: list[int], settings: EmulatorSettings) -> list[Clue]:
+    return [
+        make_clue(
+            clue_id,
+            seed=settings.seed,
+            quirk_rate=settings.quirk_rate,
+            quirk_kinds=settings.quirk_kinds,
+        )
+        for clue_id in ids
+    ]
