@@ -1,0 +1,361 @@
+"""The nginx gateway, for real: routing, forwarded headers, request ids, retries, problem+json.
+
+nginx runs from devstack.gateway with the one template docker compose uses, in front of
+stand-in upstreams (tests/gateway/conftest.py) that echo what they received.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.gateway import REPO_ROOT, Gateway
+from tests.gateway.conftest import Closer, EchoServer
+
+pytestmark = pytest.mark.e2e
+
+MakeGateway = Callable[[Sequence[str], Sequence[str]], Gateway]
+
+PROBLEM_TYPE = "https://problems.quiz-audio.dev/"
+NGINX_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        yield http
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    """The gateway's own error: RFC 9457 body in the services' shape, request id echoed."""
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"type", "title", "status", "detail", "request_id"}
+    assert body["type"] == PROBLEM_TYPE + slug
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert response.headers.get_list("x-request-id") == [body["request_id"]]
+    return body
+
+
+def wait_for_log(gateway: Gateway, request_id: str, timeout: float = 2.0) -> dict[str, Any]:
+    """The access-log entry of one request (nginx writes it just after the response)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for entry in gateway.access_log_entries():
+            if entry["request_id"] == request_id:
+                return entry
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no access-log entry for request id {request_id}")
+        time.sleep(0.02)
+
+
+# --- the gateway itself ----------------------------------------------------------------------
+
+
+def test_health_answers_json(client: httpx.Client) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ok"}
+    assert NGINX_REQUEST_ID.match(response.headers["x-request-id"])
+
+
+def test_health_rejects_other_methods(client: httpx.Client) -> None:
+    assert_problem(client.post("/health"), 405, "method-not-allowed")
+
+
+@pytest.mark.parametrize("path", ["/health", "/quiz", "/nowhere"])
+def test_server_header_has_no_version(client: httpx.Client, path: str) -> None:
+    assert client.get(path).headers["server"] == "nginx"
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "group", "path", "query"),
+    [
+        ("/quiz", "quiz", "/quiz", ""),
+        ("/quiz/x", "quiz", "/quiz/x", ""),
+        ("/user", "audio", "/user", ""),
+        ("/user/42", "audio", "/user/42", ""),
+        ("/record?id=9f1c&user=7", "audio", "/record", "id=9f1c&user=7"),
+        ("/record/9f1c", "audio", "/record/9f1c", ""),
+    ],
+)
+def test_public_paths_reach_their_service_unchanged(
+    client: httpx.Client, url: str, group: str, path: str, query: str
+) -> None:
+    echo = client.get(url).json()
+    assert echo["instance"].startswith(f"{group}-")
+    assert echo["method"] == "GET"
+    assert echo["path"] == path
+    assert echo["query"] == query
+    # Only the /services/ paths carry a prefix.
+    assert "x-forwarded-prefix" not in echo["headers"]
+
+
+def test_path_and_query_are_passed_byte_for_byte(client: httpx.Client) -> None:
+    echo = client.get("/quiz/a%2Fb/%7Ec?x=1%202&y=&z=%26").json()
+    assert echo["raw_path"] == "/quiz/a%2Fb/%7Ec"
+    assert echo["query"] == "x=1%202&y=&z=%26"
+
+
+def test_request_body_reaches_the_service(client: httpx.Client) -> None:
+    quiz = client.post("/quiz", json={"questions_num": 3}).json()
+    assert (quiz["method"], quiz["body_bytes"]) == ("POST", len(b'{"questions_num":3}'))
+    upload = client.post("/record", content=b"x" * 1000).json()
+    assert (upload["instance"][:6], upload["body_bytes"]) == ("audio-", 1000)
+
+
+def test_requests_are_spread_over_both_instances(client: httpx.Client) -> None:
+    instances = {client.get("/quiz").json()["instance"] for _ in range(6)}
+    assert instances == {"quiz-a", "quiz-b"}
+
+
+@pytest.mark.parametrize(
+    ("url", "group", "path", "query"),
+    [
+        ("/services/quiz/docs", "quiz", "/docs", ""),
+        ("/services/quiz/openapi.json", "quiz", "/openapi.json", ""),
+        ("/services/quiz/health", "quiz", "/health", ""),
+        ("/services/quiz/ready", "quiz", "/ready", ""),
+        ("/services/audio/docs", "audio", "/docs", ""),
+        ("/services/audio/openapi.json?v=1", "audio", "/openapi.json", "v=1"),
+        ("/services/audio/ready", "audio", "/ready", ""),
+    ],
+)
+def test_services_prefix_is_stripped_and_forwarded(
+    client: httpx.Client, url: str, group: str, path: str, query: str
+) -> None:
+    echo = client.get(url).json()
+    assert echo["instance"].startswith(f"{group}-")
+    assert (echo["path"], echo["query"]) == (path, query)
+    assert echo["headers"]["x-forwarded-prefix"] == f"/services/{group}"
+
+
+def test_client_forwarded_prefix_is_not_trusted(client: httpx.Client) -> None:
+    headers = {"X-Forwarded-Prefix": "/evil"}
+    assert "x-forwarded-prefix" not in client.get("/quiz", headers=headers).json()["headers"]
+    prefixed = client.get("/services/quiz/docs", headers=headers).json()
+    assert prefixed["headers"]["x-forwarded-prefix"] == "/services/quiz"
+
+
+@pytest.mark.parametrize("service", ["quiz", "audio"])
+def test_bare_service_prefix_redirects_to_swagger(client: httpx.Client, service: str) -> None:
+    response = client.get(f"/services/{service}")
+    assert response.status_code == 308
+    assert response.headers["location"] == f"/services/{service}/docs"
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/nowhere", "/quizzes", "/records", "/services", "/services/other/docs"]
+)
+def test_unknown_path_is_a_problem_404(client: httpx.Client, url: str) -> None:
+    assert_problem(client.get(url), 404, "not-found")
+
+
+def test_internal_problem_locations_are_not_reachable(client: httpx.Client) -> None:
+    assert_problem(client.get("/_problem/502"), 404, "not-found")
+
+
+# --- forwarded headers -----------------------------------------------------------------------
+
+
+def test_forwarded_headers(client: httpx.Client, gateway: Gateway) -> None:
+    host, port = gateway.address
+    headers = client.get("/quiz").json()["headers"]
+    assert headers["host"] == f"{host}:{port}"
+    assert headers["x-forwarded-host"] == f"{host}:{port}"
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    # Keep-alive to the upstream: nginx sends no "Connection: close".
+    assert headers.get("connection", "keep-alive") != "close"
+
+
+def test_forwarded_for_appends_the_client(client: httpx.Client) -> None:
+    echo = client.get("/user", headers={"X-Forwarded-For": "203.0.113.7"}).json()
+    assert echo["headers"]["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+
+
+def test_forwarded_host_is_what_the_client_used(client: httpx.Client) -> None:
+    echo = client.get("/user", headers={"Host": "quiz.example:9443"}).json()
+    assert echo["headers"]["host"] == "quiz.example:9443"
+    assert echo["headers"]["x-forwarded-host"] == "quiz.example:9443"
+
+
+# --- request id ------------------------------------------------------------------------------
+
+
+def test_request_id_is_generated_when_missing(client: httpx.Client) -> None:
+    response = client.get("/quiz")
+    request_id = response.headers["x-request-id"]
+    assert NGINX_REQUEST_ID.match(request_id)
+    assert response.json()["headers"]["x-request-id"] == request_id
+
+
+@pytest.mark.parametrize("request_id", ["abc", "Req-1.2_3", "x" * 128])
+def test_valid_request_id_is_kept(client: httpx.Client, request_id: str) -> None:
+    response = client.get("/user", headers={"X-Request-ID": request_id})
+    # Once: the upstream's own X-Request-ID ("upstream-copy") is hidden.
+    assert response.headers.get_list("x-request-id") == [request_id]
+    assert response.json()["headers"]["x-request-id"] == request_id
+
+
+@pytest.mark.parametrize("request_id", ["", "has space", "a/b", '"}{', "x" * 129, "é"])
+def test_invalid_request_id_is_replaced(client: httpx.Client, request_id: str) -> None:
+    response = client.get("/user", headers={b"X-Request-ID": request_id.encode()})
+    [echoed] = response.headers.get_list("x-request-id")
+    assert NGINX_REQUEST_ID.match(echoed)
+    assert response.json()["headers"]["x-request-id"] == echoed
+
+
+def test_request_id_is_in_errors_and_logs(client: httpx.Client, gateway: Gateway) -> None:
+    body = assert_problem(
+        client.get("/nowhere", headers={"X-Request-ID": "trace-404"}), 404, "not-found"
+    )
+    assert body["request_id"] == "trace-404"
+    entry = wait_for_log(gateway, "trace-404")
+    assert entry["status"] == 404
+    assert entry["request"] == "GET /nowhere HTTP/1.1"
+
+    client.get("/quiz", headers={"X-Request-ID": "trace-quiz"})
+    entry = wait_for_log(gateway, "trace-quiz")
+    assert entry["status"] == 200
+    assert entry["upstream_addr"].startswith("127.0.0.1:")
+    assert entry["upstream_status"] == "200"
+    assert isinstance(entry["request_time"], float)
+
+
+# --- body size -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/record", "/quiz", "/user"])
+def test_body_over_the_limit_is_a_problem_413(client: httpx.Client, url: str) -> None:
+    assert_problem(client.post(url, content=b"x" * 2048), 413, "payload-too-large")
+
+
+def test_streamed_upload_over_the_limit_is_a_problem_413(client: httpx.Client) -> None:
+    """Chunked, no Content-Length: /record streams to the service, nginx still cuts it off."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(8):
+            yield b"x" * 512
+
+    assert_problem(client.post("/record", content=chunks()), 413, "payload-too-large")
+
+
+def test_body_at_the_limit_passes(client: httpx.Client) -> None:
+    assert client.post("/record", content=b"x" * 1024).json()["body_bytes"] == 1024
+
+
+# --- malformed requests ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "slug"),
+    [
+        (b"GARBAGE\r\n\r\n", 400, "bad-request"),
+        (b"GET /quiz HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "bad-request"),
+        (
+            b"GET /quiz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+            400,
+            "bad-request",
+        ),
+        (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri-too-long"),
+    ],
+)
+def test_malformed_request_is_a_problem(
+    gateway: Gateway, raw: bytes, status: int, slug: str
+) -> None:
+    with socket.create_connection(gateway.address, timeout=5) as sock:
+        sock.sendall(raw)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    problem = httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
+    assert_problem(problem, status, slug)
+
+
+# --- upstream failures -----------------------------------------------------------------------
+
+
+def test_group_down_is_a_problem_502(make_gateway: MakeGateway, dead_address: str) -> None:
+    gateway = make_gateway([dead_address], [dead_address])
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        for url in ("/quiz", "/user", "/record?id=1&user=2", "/services/audio/health"):
+            assert_problem(http.get(url), 502, "bad-gateway")
+        assert_problem(http.post("/record", content=b"x"), 502, "bad-gateway")
+
+
+def test_get_is_retried_on_the_other_instance(
+    make_gateway: MakeGateway, upstreams: dict[str, EchoServer], dead_address: str
+) -> None:
+    live = upstreams["quiz-a"]
+    gateway = make_gateway([dead_address, live.address], [dead_address])
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        ids = []
+        for _ in range(4):
+            response = http.get("/quiz")
+            assert response.status_code == 200
+            assert response.json()["instance"] == "quiz-a"
+            ids.append(response.headers["x-request-id"])
+    tried = [wait_for_log(gateway, request_id)["upstream_addr"] for request_id in ids]
+    assert f"{dead_address}, {live.address}" in tried
+
+
+def test_post_is_not_retried_once_sent(
+    make_gateway: MakeGateway, upstreams: dict[str, EchoServer], closer: Closer
+) -> None:
+    """The closer takes the POST and hangs up: nginx must not send it a second time."""
+    live = upstreams["quiz-a"]
+    # nginx's round robin starts with the first server of a fresh group: the closer.
+    gateway = make_gateway([closer.address, live.address], [live.address])
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        body = assert_problem(http.post("/quiz", json={}), 502, "bad-gateway")
+        assert wait_for_log(gateway, body["request_id"])["upstream_addr"] == closer.address
+        # A GET is retried (and the closer is now marked down anyway).
+        assert http.get("/quiz").json()["instance"] == "quiz-a"
+
+
+def test_service_errors_pass_through_without_retry(client: httpx.Client, gateway: Gateway) -> None:
+    """A service's own 502 (say, its quiz upstream failed) is its answer, not an outage."""
+    response = client.get("/quiz", headers={"X-Echo-Status": "502", "X-Request-ID": "svc-502"})
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["instance"].startswith("quiz-")
+    assert response.headers.get_list("x-request-id") == ["svc-502"]
+    assert "," not in wait_for_log(gateway, "svc-502")["upstream_addr"]
+    # Neither instance was marked down.
+    assert {client.get("/quiz").json()["instance"] for _ in range(6)} == {"quiz-a", "quiz-b"}
+
+
+# --- static checks ---------------------------------------------------------------------------
+
+
+def test_static_checks_pass(nginx: Path) -> None:
+    """docker-compose config, hadolint and nginx -t on the compose-rendered template."""
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.static_checks"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
