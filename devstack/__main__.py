@@ -26,8 +26,12 @@ def _port(name: str, default: int) -> int:
 
 def build_config() -> StackConfig:
     env = {
-        "QUIZ_DATABASE_URL": os.environ.get("QUIZ_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/data/quiz.db"),
-        "AUDIO_DATABASE_URL": os.environ.get("AUDIO_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/data/audio.db"),
+        "QUIZ_DATABASE_URL": os.environ.get(
+            "QUIZ_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/data/quiz.db"
+        ),
+        "AUDIO_DATABASE_URL": os.environ.get(
+            "AUDIO_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/data/audio.db"
+        ),
         "QUIZ_LOG_FORMAT": os.environ.get("QUIZ_LOG_FORMAT", "text"),
         "AUDIO_LOG_FORMAT": os.environ.get("AUDIO_LOG_FORMAT", "text"),
     }
@@ -57,11 +61,17 @@ def run() -> int:
     stack.start()
     quiz, audio = stack.service_url("quiz-0"), stack.service_url("audio-0")
     if stack.gateway is not None:
-        print(f"gateway: {stack.gateway_url}  (quiz docs {stack.gateway_url}/services/quiz/docs, "
-              f"audio docs {stack.gateway_url}/services/audio/docs); Ctrl-C stops everything", file=sys.stderr)
+        print(
+            f"gateway: {stack.gateway_url}  (quiz docs {stack.gateway_url}/services/quiz/docs, "
+            f"audio docs {stack.gateway_url}/services/audio/docs); Ctrl-C stops everything",
+            file=sys.stderr,
+        )
     else:
-        print(f"nginx is missing, so no gateway ({NGINX_INSTALL_HINT}); serving quiz at {quiz} "
-              f"and audio at {audio}; Ctrl-C stops everything", file=sys.stderr)
+        print(
+            f"nginx is missing, so no gateway ({NGINX_INSTALL_HINT}); serving quiz at {quiz} "
+            f"and audio at {audio}; Ctrl-C stops everything",
+            file=sys.stderr,
+        )
     try:
         while not stopping.wait(0.5):
             dead = [name for name, process in stack.processes.items() if not process.running()]

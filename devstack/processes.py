@@ -64,7 +64,9 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running():
-                raise ProcessFailedError(f"{self.name} exited early; see {self.log_path or 'stderr'}")
+                raise ProcessFailedError(
+                    f"{self.name} exited early; see {self.log_path or 'stderr'}"
+                )
             try:
                 if httpx.get(url, timeout=1.0).status_code == 200:
                     return
@@ -73,7 +75,7 @@ class ManagedProcess:
             time.sleep(0.1)
         raise ProcessFailedError(f"{self.name} not healthy at {url} after {timeout_s:.0f} s")
 
-    def signal(self, sig: signal.Signals) -> None:
+    def send_signal(self, sig: signal.Signals) -> None:
         if self.running():
             assert self._process is not None
             self._process.send_signal(sig)

@@ -66,7 +66,11 @@ class LocalStack:
     def _service_process(self, kind: str, index: int) -> ManagedProcess:
         prefix = kind.upper()
         ports = self.config.quiz_ports if kind == "quiz" else self.config.audio_ports
-        env = {**self.config.env, f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(ports[index])}
+        env = {
+            **self.config.env,
+            f"{prefix}_HOST": "127.0.0.1",
+            f"{prefix}_PORT": str(ports[index]),
+        }
         if kind == "quiz" and self.config.emulator_port is not None:
             env.setdefault("QUIZ_UPSTREAM_URL", f"{self.emulator_url}/api/random")
         name = f"{kind}-{index}"
@@ -86,7 +90,13 @@ class LocalStack:
         if self.config.emulator_port is not None:
             emulator = ManagedProcess(
                 "emulator",
-                python_module("jservice_emulator", "--host", "127.0.0.1", "--port", str(self.config.emulator_port)),
+                python_module(
+                    "jservice_emulator",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.config.emulator_port),
+                ),
                 env=self.config.env,
                 log_path=self._log_path("emulator"),
             )
