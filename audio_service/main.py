@@ -4,16 +4,33 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from audio_service.api import build_router
+from audio_service.runtime import audio_lifespan
 from audio_service.settings import AudioSettings
 from shared.app import create_service_app
 
+DESCRIPTION = """\
+Users upload WAV files; the service converts them to MP3, stores them in its database and
+answers with a download link.
+
+1. `POST /user` with `{"name": "..."}` → your `user_id` and `token` (keep the token: it is
+   shown only once).
+2. `POST /record` as `multipart/form-data` with `user_id`, `token` and `file` (the token may
+   instead come as `Authorization: Bearer <token>`) → the record, with its `url`.
+3. `GET /record?id=<record_id>&user=<user_id>` → the MP3 (ranges, ETag and HEAD supported).
+
+Errors are `application/problem+json` (RFC 9457).
+"""
+
 
 def create_app(settings: AudioSettings | None = None) -> FastAPI:
+    settings = settings or AudioSettings()
     return create_service_app(
         name="audio_service",
         title="Audio service",
-        description="TODO",
+        description=DESCRIPTION,
         version="0.1.0",
-        settings=settings or AudioSettings(),
-        routers=[],
+        settings=settings,
+        routers=[build_router(settings)],
+        lifespan_hook=audio_lifespan,
     )

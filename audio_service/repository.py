@@ -1,0 +1,90 @@
+"""All SQL of the audio service. Functions only flush; the request's session commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audio_service.models import Record, RecordChunk, User
+
+
+async def insert_user(session: AsyncSession, *, name: str, token_hash: bytes) -> User | None:
+    """The new user, or None when the name is taken (also under a concurrent insert)."""
+    values = {"name": name, "token_hash": token_hash}
+    # ON CONFLICT instead of catching IntegrityError: a taken name is an expected outcome,
+    # not an aborted transaction and an error line in the PostgreSQL log.
+    dialect = session.get_bind().dialect.name
+    statement = (
+        postgresql.insert(User) if dialect == "postgresql" else sqlite.insert(User)
+    ).values(**values)
+    result = await session.execute(
+        statement.on_conflict_do_nothing(index_elements=[User.name]).returning(User)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def add_record(session: AsyncSession, record: Record) -> None:
+    session.add(record)
+    await session.flush()
+
+
+async def add_chunk(session: AsyncSession, record_id: uuid.UUID, seq: int, data: bytes) -> None:
+    # Core insert: the ORM would keep every chunk's bytes in the identity map until commit.
+    await session.execute(insert(RecordChunk).values(record_id=record_id, seq=seq, data=data))
+
+
+async def get_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> Record | None:
+    result = await session.execute(
+        select(Record).where(Record.id == record_id, Record.user_id == user_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def read_chunk(session: AsyncSession, record_id: uuid.UUID, seq: int) -> bytes | None:
+    result = await session.execute(
+        select(RecordChunk.data).where(RecordChunk.record_id == record_id, RecordChunk.seq == seq)
+    )
+    data: bytes | None = result.scalar_one_or_none()
+    return data
+
+
+async def list_records(
+    session: AsyncSession, user_id: int, *, limit: int, offset: int
+) -> tuple[list[Record], int]:
+    """A page of the user's records, newest first, and how many they have in all."""
+    total = await session.scalar(
+        select(func.count()).select_from(Record).where(Record.user_id == user_id)
+    )
+    result = await session.execute(
+        select(Record)
+        .where(Record.user_id == user_id)
+        .order_by(Record.created_at.desc(), Record.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(result.scalars()), int(total or 0)
+
+
+async def delete_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> bool:
+    """Delete the record and (by the foreign key's cascade) its chunks; False if none."""
+    result = await session.execute(
+        delete(Record).where(Record.id == record_id, Record.user_id == user_id).returning(Record.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def count_rows(session: AsyncSession) -> dict[str, int]:
+    """Rows per table; for tests and diagnostics."""
+    counts: dict[str, int] = {}
+    for model in (User, Record, RecordChunk):
+        counts[model.__tablename__] = int(
+            await session.scalar(select(func.count()).select_from(model)) or 0
+        )
+    return counts

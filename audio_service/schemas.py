@@ -1,0 +1,160 @@
+"""Request and response bodies of the audio service."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import UploadFile
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from audio_service.filenames import download_filename
+from audio_service.models import NAME_MAX_LENGTH, Record
+from audio_service.wav_probe import format_tag_label
+
+# Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
+# still reads them exactly; a larger value is refused as invalid and never reaches the driver.
+MAX_USER_ID = 2**53 - 1
+
+# Anywhere in a name: no control characters (C0, C1, DEL), lone surrogates or line
+# separators. Checked before trimming, so a tab or newline at the ends is refused too.
+_FORBIDDEN_IN_NAME = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Trimmed: what Python calls whitespace, and the BOM, which JSON Schema's \s also matches.
+_TRIMMED = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\ufeff"
+# The same rule for clients and schema-driven tests (ECMA-262 syntax): at least one
+# non-space character and none of the forbidden ones. Documentation only: the check
+# itself is ``_clean_name``.
+_NAME_PATTERN = (
+    r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*"
+    r"[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029]"
+    r"[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+)
+
+
+def _clean_name(value: str) -> str:
+    if any(unicodedata.category(char) in _FORBIDDEN_IN_NAME for char in value):
+        raise ValueError("must not contain control characters or line breaks")
+    name = unicodedata.normalize("NFC", value.strip(_TRIMMED))
+    if not name:
+        raise ValueError("must not be empty or only whitespace")
+    return name
+
+
+UserName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        description=(
+            "1-100 characters, no control characters (tabs and line breaks included); "
+            "surrounding whitespace is trimmed. Unique, compared exactly after Unicode NFC "
+            "normalisation."
+        ),
+        examples=["Ada Lovelace"],
+        json_schema_extra={"pattern": _NAME_PATTERN},
+    ),
+    AfterValidator(_clean_name),
+]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: UserName
+
+
+class UploadForm(BaseModel):
+    """The ``multipart/form-data`` fields of POST /record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int = Field(ge=1, le=MAX_USER_ID, description="The uploading user's id")
+    token: str | None = Field(
+        default=None,
+        description="The user's token; may instead come as `Authorization: Bearer <token>`",
+    )
+    file: UploadFile = Field(
+        description="The WAV file. Judged by its bytes only; its name is kept as metadata."
+    )
+
+
+class UserCreated(BaseModel):
+    user_id: int = Field(description="The user's id, assigned by the service (an integer).")
+    name: str
+    token: uuid.UUID = Field(
+        description="The user's access token (UUID4). Shown only this once: store it."
+    )
+
+
+class InputAudio(BaseModel):
+    container: str = Field(description="WAV, WAVEX (WAVE_FORMAT_EXTENSIBLE) or RF64")
+    codec: str = Field(description="e.g. PCM_16, FLOAT, ULAW, IMA_ADPCM, GSM610")
+    format_tag: int = Field(description="The fmt chunk's wFormatTag")
+    format: str = Field(description="The format tag in words, e.g. 0x0001 (PCM)")
+    subformat_tag: int | None = Field(description="For EXTENSIBLE files, the sub-format's tag")
+    sample_rate: int
+    channels: int
+    bit_depth: int | None = Field(description="Bits per sample; null for compressed codecs")
+    frames: int
+    size_bytes: int = Field(description="Size of the uploaded WAV file")
+
+
+class OutputAudio(BaseModel):
+    format: Literal["mp3"] = "mp3"
+    sample_rate: int = Field(description="The input's rate, or the nearest one MP3 can carry")
+    channels: int = Field(description="1 or 2 (more input channels are mixed to stereo)")
+    bitrate_kbps: int = Field(description="Constant bitrate of the MP3")
+    size_bytes: int
+    sha256: str = Field(description="SHA-256 of the MP3 bytes, also its ETag")
+
+
+class RecordOut(BaseModel):
+    record_id: uuid.UUID
+    user_id: int
+    url: str = Field(description="Download link; it works for anybody who has it")
+    filename: str = Field(description="The name the download is saved under")
+    original_filename: str | None = Field(description="The uploaded file's name, sanitised")
+    duration_s: float
+    created_at: datetime
+    input: InputAudio
+    output: OutputAudio
+
+    @classmethod
+    def of(cls, record: Record, url: str) -> RecordOut:
+        return cls(
+            record_id=record.id,
+            user_id=record.user_id,
+            url=url,
+            filename=download_filename(record.original_filename),
+            original_filename=record.original_filename,
+            duration_s=record.duration_s,
+            created_at=record.created_at,
+            input=InputAudio(
+                container=record.input_container,
+                codec=record.input_codec,
+                format_tag=record.input_format_tag,
+                format=format_tag_label(record.input_format_tag),
+                subformat_tag=record.input_subformat_tag,
+                sample_rate=record.input_sample_rate,
+                channels=record.input_channels,
+                bit_depth=record.input_bit_depth,
+                frames=record.input_frames,
+                size_bytes=record.input_size,
+            ),
+            output=OutputAudio(
+                sample_rate=record.sample_rate,
+                channels=record.channels,
+                bitrate_kbps=record.bitrate_kbps,
+                size_bytes=record.mp3_size,
+                sha256=record.sha256,
+            ),
+        )
+
+
+class RecordPage(BaseModel):
+    items: list[RecordOut] = Field(description="Newest first")
+    total: int = Field(description="How many records the user has in all")
+    limit: int
+    offset: int

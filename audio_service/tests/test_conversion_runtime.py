@@ -1,0 +1,148 @@
+"""How uploads are run: off the event loop, bounded by the worker count, all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from audio_service import conversion, repository, uploads
+from audio_service.conversion import ConversionResult
+from audio_service.main import create_app
+from audio_service.models import Base
+from audio_service.tests.conftest import AudioUser, create_user, make_settings, upload
+from audio_service.tests.wav_fixtures import write_tone_wav
+from shared.testing import running_app, truncate_all
+
+RowCounts = Callable[[], Awaitable[dict[str, int]]]
+real_convert = conversion.convert_wav_to_mp3
+
+
+class SlowConversions:
+    """Wraps the real conversion: holds each one ``delay_s`` and records how many overlap."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.running = 0
+        self.peak = 0
+        self.threads: set[str] = set()
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, src: Path, dst: BinaryIO, **options: Any) -> ConversionResult:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.threads.add(threading.current_thread().name)
+        self.started.set()
+        try:
+            time.sleep(self.delay_s)
+            return real_convert(src, dst, **options)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_the_event_loop_keeps_serving_during_a_conversion(
+    client: httpx.AsyncClient,
+    user: AudioUser,
+    tone_wav: Path,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow = SlowConversions(delay_s=1.0)
+    monkeypatch.setattr(uploads, "convert_wav_to_mp3", slow)
+    pending = asyncio.create_task(upload(client, user, tone_wav))
+    assert await asyncio.to_thread(slow.started.wait, 10)
+    started = time.perf_counter()
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert time.perf_counter() - started < 0.5
+    assert slow.running == 1  # the conversion was still going on
+    # No pooled connection is held while converting (auth used its own short session).
+    assert app.state.database.engine.pool.checkedout() == 0
+    assert (await pending).status_code == 201
+    assert threading.main_thread().name not in slow.threads
+
+
+async def test_conversions_at_once_are_bounded_by_the_worker_count(
+    database_url: str, tmp_path: Path, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = SlowConversions(delay_s=0.4)
+    monkeypatch.setattr(uploads, "convert_wav_to_mp3", slow)
+    app = create_app(make_settings(database_url, tmp_path, conversion_workers=2))
+    async with running_app(app) as client:
+        try:
+            user = await create_user(client, "Busy")
+            responses = await asyncio.gather(*(upload(client, user, tone_wav) for _ in range(5)))
+            assert [r.status_code for r in responses] == [201] * 5
+            assert slow.peak == 2
+        finally:
+            await truncate_all(app.state.database.engine, Base.metadata)
+
+
+async def test_a_failure_while_storing_leaves_nothing(
+    client: httpx.AsyncClient,
+    user: AudioUser,
+    tmp_path: Path,
+    row_counts: RowCounts,
+    staged_files: Callable[[], list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wav = write_tone_wav(tmp_path / "long.wav", channels=1, duration_s=3.0)
+    calls = 0
+    real_add_chunk = repository.add_chunk
+
+    async def failing_add_chunk(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("disk full")
+        await real_add_chunk(*args)
+
+    monkeypatch.setattr(repository, "add_chunk", failing_add_chunk)
+    before = await row_counts()
+    response = await upload(client, user, wav)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "disk full" not in response.text
+    assert await row_counts() == before
+    assert staged_files() == []
+
+
+async def test_one_structured_log_line_per_conversion(
+    client: httpx.AsyncClient, user: AudioUser, tone_wav: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audio.conversion")
+    body = (await upload(client, user, tone_wav)).json()
+    await upload(client, user, b"not a wav")
+    records = [r for r in caplog.records if r.name == "audio.conversion"]
+    assert [r.getMessage() for r in records] == ["conversion", "conversion refused"]
+    fields: dict[str, Any] = records[0].fields  # type: ignore[attr-defined]
+    assert fields["record_id"] == body["record_id"]
+    assert fields["input_codec"] == "PCM_16"
+    assert fields["input_sample_rate"] == 44100
+    assert fields["input_channels"] == 2
+    assert fields["duration_s"] == 0.5
+    assert fields["input_bytes"] == body["input"]["size_bytes"]
+    assert fields["mp3_bytes"] == body["output"]["size_bytes"]
+    assert fields["convert_s"] > 0
+    assert fields["realtime_factor"] > 1
+    refused: dict[str, Any] = records[1].fields  # type: ignore[attr-defined]
+    assert refused["code"] == "not_wav"
+
+
+async def test_staging_dir_is_removed_with_the_app(app: FastAPI) -> None:
+    async with running_app(app):
+        staging: Path = app.state.audio.staging_dir
+        assert await anyio.Path(staging).is_dir()
+    assert not await anyio.Path(staging).exists()

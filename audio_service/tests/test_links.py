@@ -1,0 +1,155 @@
+"""The record link: AUDIO_PUBLIC_BASE_URL, the gateway's X-Forwarded-*, or the Host header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from audio_service.links import request_base_url, valid_host
+from audio_service.main import create_app
+from audio_service.models import Base
+from audio_service.settings import AudioSettings
+from audio_service.tests.conftest import AudioUser, create_user, make_settings, upload
+from shared.testing import running_app, truncate_all
+
+
+def _request(headers: dict[str, str], scheme: str = "http") -> Request:
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "scheme": scheme,
+            "path": "/record",
+            "query_string": b"",
+            "server": ("10.0.0.5", 8002),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"host": "audio.example.com"}, "http://audio.example.com"),
+        ({"host": "127.0.0.1:8080"}, "http://127.0.0.1:8080"),
+        ({"host": "[::1]:8080"}, "http://[::1]:8080"),
+        ({"host": "Audio.Example.COM:80"}, "http://audio.example.com:80"),
+        (
+            {"host": "audio:8002", "x-forwarded-proto": "https", "x-forwarded-host": "ex.com"},
+            "https://ex.com",
+        ),
+        (
+            {"host": "audio:8002", "x-forwarded-proto": "http", "x-forwarded-host": "gw:8080"},
+            "http://gw:8080",
+        ),
+        (
+            {"x-forwarded-host": "gw.example.com", "x-forwarded-port": "8443"},
+            "http://gw.example.com:8443",
+        ),
+        (
+            {"x-forwarded-proto": "https", "x-forwarded-host": "gw", "x-forwarded-port": "443"},
+            "https://gw",
+        ),
+        (
+            {"x-forwarded-proto": "https, http", "x-forwarded-host": "first.com, second.com"},
+            "https://first.com",
+        ),
+        # Hostile or broken values are ignored, never copied into the link.
+        ({"host": "ok.com", "x-forwarded-host": "evil.com/path?x=1"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-host": "evil.com\r\nSet-Cookie: a=b"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-host": "user@evil.com"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-host": "evil.com:99999"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-host": "[not:ipv6"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-proto": "javascript"}, "http://ok.com"),
+        ({"host": "ok.com", "x-forwarded-port": "8443"}, "http://ok.com"),
+        ({"x-forwarded-host": "gw", "x-forwarded-port": "12ab"}, "http://gw"),
+        ({"host": "bad host"}, "http://10.0.0.5:8002"),
+        ({"host": "a..b"}, "http://10.0.0.5:8002"),
+        ({}, "http://10.0.0.5:8002"),
+    ],
+)
+def test_request_base_url(headers: dict[str, str], expected: str) -> None:
+    assert request_base_url(_request(headers)) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("example.com", True),
+        ("audio_service:8002", True),
+        ("192.168.1.10:65535", True),
+        ("[2001:db8::1]", True),
+        ("", False),
+        ("-leading.com", False),
+        ("host:0", False),
+        ("host:", False),
+        ("exa mple.com", False),
+        ("[::g]", False),
+        ("x" * 300, False),
+    ],
+)
+def test_valid_host(value: str, valid: bool) -> None:
+    assert (valid_host(value) is not None) is valid
+
+
+async def test_link_follows_the_gateway_headers(
+    client: httpx.AsyncClient, user: AudioUser, tone_wav: Path
+) -> None:
+    response = await upload(
+        client,
+        user,
+        tone_wav,
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "audio.example.com:8443"},
+    )
+    body = response.json()
+    url = urlsplit(body["url"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "audio.example.com:8443", "/record")
+    assert parse_qs(url.query) == {"id": [body["record_id"]], "user": [str(user.user_id)]}
+
+
+async def test_link_uses_the_host_header_without_a_gateway(
+    client: httpx.AsyncClient, user: AudioUser, tone_wav: Path
+) -> None:
+    response = await upload(client, user, tone_wav, headers={"Host": "127.0.0.1:8002"})
+    assert response.json()["url"].startswith("http://127.0.0.1:8002/record?id=")
+
+
+async def test_public_base_url_wins_over_headers(
+    database_url: str, tmp_path: Path, tone_wav: Path
+) -> None:
+    app = create_app(
+        make_settings(database_url, tmp_path, public_base_url="https://media.example.org/audio/")
+    )
+    async with running_app(app) as client:
+        try:
+            user = await create_user(client, "Linked")
+            response = await upload(
+                client, user, tone_wav, headers={"X-Forwarded-Host": "other.example.com"}
+            )
+            body = response.json()
+            assert body["url"] == (
+                f"https://media.example.org/audio/record?id={body['record_id']}&user={user.user_id}"
+            )
+            listed = await client.get(
+                f"/user/{user.user_id}/records", headers={"Authorization": f"Bearer {user.token}"}
+            )
+            assert listed.json()["items"][0]["url"] == body["url"]
+        finally:
+            await truncate_all(app.state.database.engine, Base.metadata)
+
+
+@pytest.mark.parametrize(
+    "value", ["ftp://example.com", "example.com", "https://", "https://x.com/?q=1", "https://x#f"]
+)
+def test_public_base_url_must_be_an_http_url(value: str) -> None:
+    with pytest.raises(ValidationError):
+        AudioSettings(database_url="sqlite://", public_base_url=value)
+
+
+def test_blank_public_base_url_means_unset() -> None:
+    assert AudioSettings(database_url="sqlite://", public_base_url=" ").public_base_url is None
