@@ -104,11 +104,7 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The whole MP3", "content": _MP3_BODY},
     206: {"description": "The requested byte range of the MP3", "content": _MP3_BODY},
     304: {"description": "Not modified: the If-None-Match ETag is current"},
-    # Without "model": FastAPI would also list the Problem schema under audio/mpeg.
-    **{
-        status: {key: value for key, value in spec.items() if key != "model"}
-        for status, spec in problem_responses(404, 416, 422).items()
-    },
+    **problem_responses(404, 416, 422),
 }
 _RECORD_QUERY = {"id": "$response.body#/record_id", "user": "$response.body#/user_id"}
 _RECORD_LINKS = {

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared import health
 from shared.db import Database
-from shared.problems import install_problem_handlers, problem_responses
+from shared.problems import install_problem_handlers, problem_responses, register_problem_schema
 from shared.request_context import RequestContextMiddleware
 from shared.settings import ServiceSettings
 
@@ -50,6 +50,7 @@ def create_service_app(
         responses=problem_responses(500),
     )
     install_problem_handlers(app)
+    register_problem_schema(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     for router in routers:
