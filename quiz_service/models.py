@@ -2,11 +2,90 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import NAMING_CONVENTION
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in and out on both dialects.
+
+    SQLite has no timestamp type and hands values back naive; they were stored as UTC, so
+    UTC is re-attached instead of letting naive datetimes leak into the API.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-assigns ids to an INTEGER PRIMARY KEY; BIGINT would stay NULL there.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+SOURCE_LENGTH = 16
+UPSTREAM_ID_LENGTH = 64
+REQUEST_ID_LENGTH = 128
+
+
+class Question(Base):
+    """One stored quiz question.
+
+    ``id`` is the only ordering key: "newest" means the largest id, because ids come from a
+    sequence (monotonic, never reused) while timestamps can tie.
+    """
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        UniqueConstraint("source", "upstream_id", name="uq_questions_source_upstream_id"),
+        # AUTOINCREMENT keeps SQLite from reusing the id of a deleted newest row.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
+    upstream_id: Mapped[str] = mapped_column(String(UPSTREAM_ID_LENGTH))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    raw_question: Mapped[str] = mapped_column(Text)
+    raw_answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    value: Mapped[int | None] = mapped_column(Integer)
+    airdate: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH))
+    raw: Mapped[dict[str, Any]] = mapped_column(JsonDocument)

@@ -1,0 +1,69 @@
+"""Request and response bodies of the quiz endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+MAX_ID = 2**63 - 1
+"""Ids are BIGINT; anything larger cannot exist and must not reach the database driver."""
+
+
+class QuizRequest(BaseModel):
+    """Unknown keys are rejected (422), so a typo such as ``question_num`` cannot silently
+    mean "0 questions"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    questions_num: StrictInt = Field(
+        ge=0,
+        description=(
+            "How many new questions to store (0 stores nothing). A JSON integer: floats, "
+            "strings, booleans and null are rejected. The maximum is QUIZ_MAX_QUESTIONS_NUM."
+        ),
+        examples=[5],
+    )
+
+
+class QuestionOut(BaseModel):
+    """A stored question. ``question``/``answer`` are cleaned for display (HTML tags
+    stripped, ``\\'`` unescaped, entities decoded, whitespace collapsed); ``raw_question``/
+    ``raw_answer`` are the text exactly as the upstream sent it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Our id; larger means stored later")
+    source: str = Field(description="The provider it came from: jservice or opentdb")
+    upstream_id: str = Field(
+        description="The provider's id (jservice: its numeric id; opentdb: SHA-256 of the text)"
+    )
+    question: str
+    answer: str
+    raw_question: str
+    raw_answer: str
+    category: str | None = Field(description="The category title")
+    value: int | None = Field(description="Dollar value on the board; null when unknown")
+    airdate: date | None = Field(description="When the show aired (jservice only)")
+    created_at: datetime = Field(
+        description="jservice: when the upstream created the clue; opentdb: when first fetched"
+    )
+    saved_at: datetime = Field(description="When this service stored it")
+
+
+class QuestionDetail(QuestionOut):
+    raw: dict[str, Any] = Field(description="The upstream item exactly as received")
+
+
+class NoQuestion(BaseModel):
+    """The empty object ``{}``: nothing was stored before this request."""
+
+    model_config = ConfigDict(extra="forbid", title="NoQuestion")
+
+
+class QuestionPage(BaseModel):
+    items: list[QuestionOut] = Field(description="Newest first")
+    next_before_id: int | None = Field(
+        description="Pass as before_id to get the next page; null on the last page"
+    )

@@ -1,0 +1,104 @@
+"""Quiz service tests run on a real PostgreSQL database created for this test session.
+
+The upstream is faked at the HTTP transport with respx (``upstream`` fixture) or is the real
+jservice emulator over HTTP (``emulator`` fixture, see ``emulator.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from fastapi import FastAPI
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from quiz_service.main import create_app
+from quiz_service.models import Base, Question
+from quiz_service.settings import QuizSettings
+from quiz_service.tests.emulator import Emulator, start_emulator
+from quiz_service.tests.support import ClientFactory, quiz_settings
+from shared.db import async_url
+from shared.migrations import upgrade_database
+from shared.testing import running_app, temporary_database, truncate_all
+
+ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    async with temporary_database("test_quiz") as url:
+        await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """For assertions on what is stored, and the truncation after each test."""
+    engine = create_async_engine(async_url(database_url))
+    yield engine
+    await engine.dispose()
+
+
+async def clean_database(engine: AsyncEngine) -> None:
+    # TRUNCATE costs far more than this check, and most tests store nothing.
+    async with engine.connect() as connection:
+        stored = await connection.scalar(select(exists().select_from(Question)))
+    if stored:
+        await truncate_all(engine, Base.metadata)
+
+
+@pytest.fixture
+def settings(database_url: str) -> QuizSettings:
+    return quiz_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: QuizSettings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def make_client(database_url: str, db_engine: AsyncEngine) -> AsyncIterator[ClientFactory]:
+    """``async with make_client(**setting_overrides) as client`` runs an app with them."""
+
+    @asynccontextmanager
+    async def factory(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        async with running_app(create_app(quiz_settings(database_url, **overrides))) as client:
+            yield client
+
+    yield factory
+    await clean_database(db_engine)
+
+
+@pytest.fixture
+async def client(app: FastAPI, db_engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(app) as client:
+        yield client
+    await clean_database(db_engine)
+
+
+@pytest.fixture
+def upstream() -> Iterator[respx.MockRouter]:
+    """Every outgoing HTTP request must match a route; the ASGI test client is untouched."""
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture(scope="session")
+def emulator_process() -> Iterator[Emulator]:
+    with start_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def emulator(emulator_process: Emulator) -> Emulator:
+    """The shared emulator, reset to its startup config and empty history."""
+    await emulator_process.reset()
+    return emulator_process

@@ -1,0 +1,63 @@
+"""The embedded SQLite default: the real migrations and one ingestion, no PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from quiz_service.main import create_app
+from quiz_service.settings import QuizSettings
+from quiz_service.tests.fakes import UPSTREAM_URL, clues, load_sample
+from shared.migrations import downgrade_database, upgrade_database
+from shared.testing import running_app
+
+ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
+
+pytestmark = pytest.mark.sqlite
+
+
+async def test_post_quiz_on_sqlite(tmp_path: Path, upstream: respx.MockRouter) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'quiz.db'}"
+    await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
+    sample = [item for item in load_sample() if item["question"]][:3]
+    route = upstream.get(UPSTREAM_URL)
+    route.side_effect = [
+        httpx.Response(200, json=sample),
+        httpx.Response(200, json=[*sample[:1], *clues([900001])]),  # one repeat
+        httpx.Response(200, json=clues([900002])),
+    ]
+    settings = QuizSettings(database_url=url, upstream_url=UPSTREAM_URL, log_format="text")
+    async with running_app(create_app(settings)) as client:
+        assert (await client.post("/quiz", json={"questions_num": 3})).json() == {}
+        answer = (await client.post("/quiz", json={"questions_num": 2})).json()
+        listing = (await client.get("/quiz/questions", params={"limit": 10})).json()
+        detail = (await client.get(f"/quiz/questions/{answer['id']}")).json()
+    newest_of_first = max(sample, key=lambda item: item["id"])
+    assert answer["upstream_id"] == str(newest_of_first["id"])
+    # Timestamps come back timezone-aware even though SQLite stores them naive.
+    assert answer["created_at"].endswith("Z") or answer["created_at"].endswith("+00:00")
+    assert answer["saved_at"].endswith("Z") or answer["saved_at"].endswith("+00:00")
+    assert len(listing["items"]) == 5
+    assert [item["upstream_id"] for item in listing["items"]][:2] == ["900002", "900001"]
+    assert detail["raw"] == newest_of_first
+    assert route.call_count == 3
+
+
+async def test_migrations_downgrade_and_upgrade_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'quiz.db'}"
+    await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
+    await asyncio.to_thread(downgrade_database, ALEMBIC_INI, url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert "questions" not in tables
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)

@@ -1,0 +1,60 @@
+"""The provider protocol and the normalised question every provider returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamQuestion:
+    """One usable upstream item, already cleaned; ``raw`` is the item exactly as received."""
+
+    upstream_id: str
+    question: str
+    answer: str
+    raw_question: str
+    raw_answer: str
+    created_at: datetime
+    category: str | None
+    value: int | None
+    airdate: date | None
+    raw: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Batch:
+    """The usable items of one upstream call and how many items were left out."""
+
+    questions: list[UpstreamQuestion] = field(default_factory=list)
+    blank: int = 0
+    """Items with an empty question or answer: never stored, never counted toward N."""
+    invalid: int = 0
+    """Items with missing fields or wrong types, dropped one by one."""
+
+
+@dataclass(slots=True)
+class FetchContext:
+    """Shared by the calls of one ingestion: its deadline and how many requests it sent."""
+
+    deadline: float
+    """In ``loop.time()`` units; a retry whose wait would end after it is not attempted."""
+    calls: int = 0
+    """HTTP requests sent to the upstream, retries and token requests included."""
+
+
+class QuestionProvider(Protocol):
+    @property
+    def source(self) -> str:
+        """Stored with every question; (source, upstream_id) is unique."""
+        ...
+
+    @property
+    def max_per_call(self) -> int:
+        """The most items one call can return; the ingestion splits larger needs."""
+        ...
+
+    async def fetch(self, count: int, context: FetchContext) -> Batch:
+        """Up to ``count`` distinct questions; raises ``UpstreamError`` once retries are spent."""
+        ...
