@@ -16,6 +16,7 @@ from fastapi import (
     Request,
     Response,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
@@ -128,6 +129,23 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | Non
     return credentials.credentials if credentials is not None else None
 
 
+async def _refuse_repeated_fields(request: Request) -> None:
+    # The form model keeps the last of repeated fields: "user_id=B&user_id=A" must not act for A.
+    submitted = await request.form()  # already parsed for the route; Starlette caches it
+    repeated = sorted(key for key in submitted if len(submitted.getlist(key)) > 1)
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "duplicate_field",
+                    "loc": ("body", key),
+                    "msg": "Field given more than once",
+                }
+                for key in repeated
+            ]
+        )
+
+
 def build_router(settings: AudioSettings) -> APIRouter:
     """Built per app, because the upload's body limit comes from the settings."""
     router = APIRouter(tags=["audio"], route_class=body_limited(SMALL_BODY_MAX_BYTES))
@@ -141,7 +159,7 @@ def build_router(settings: AudioSettings) -> APIRouter:
         operation_id="create_user",
         status_code=201,
         summary="Create a user; the answer holds its id and its token (shown only once)",
-        responses=problem_responses(400, 409, 413, 422),
+        responses=problem_responses(409, 413, 422),
     )
     async def create_user(
         body: UserCreate, session: DbSession, runtime: Runtime, response: Response
@@ -176,6 +194,7 @@ def build_router(settings: AudioSettings) -> APIRouter:
         bearer: Bearer,
         response: Response,
     ) -> RecordOut:
+        await _refuse_repeated_fields(request)
         chosen = auth.choose_token(form.token, _bearer_token(bearer))
         await service.authenticate_briefly(
             get_database(request), runtime.hasher, form.user_id, chosen

@@ -31,8 +31,11 @@ def _default_workers() -> int:
 class AudioSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIO_", extra="ignore", frozen=True)
 
-    port: int = 8002
-    database_url: str = "sqlite+aiosqlite:///var/data/audio.db"
+    port: int = Field(default=8002, ge=1, le=65535, description="Port the service listens on.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/data/audio.db",
+        description="postgresql://… or sqlite:///… (relative SQLite paths: from the working dir).",
+    )
 
     token_secret: SecretStr = Field(
         default=SecretStr(LOCAL_TOKEN_SECRET),

@@ -41,23 +41,41 @@ class EmulatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EMULATOR_", extra="ignore", frozen=True)
 
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 9000
-    seed: int = 0
+    host: str = Field(default="127.0.0.1", description="Address the emulator listens on.")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=9000, description="Port the emulator listens on."
+    )
+    seed: int = Field(default=0, description="Same seed, same question for the same id.")
 
-    pool_size: PoolSize = 100_000
-    latency_ms: Millis = 0.0
-    quirk_rate: Rate = 0.02
-    quirk_kinds: QuirkKinds = ALL_QUIRK_KINDS
+    pool_size: PoolSize = Field(
+        default=100_000, description="Distinct question ids served (small values force repeats)."
+    )
+    latency_ms: Millis = Field(default=0.0, description="Added latency per response.")
+    quirk_rate: Rate = Field(
+        default=0.02, description="Share of items with one of jservice's real data quirks."
+    )
+    quirk_kinds: QuirkKinds = Field(
+        default=ALL_QUIRK_KINDS, description="Quirks to pick from (JSON list)."
+    )
 
-    error_rate: Rate = 0.0
-    error_statuses: ErrorStatuses = (500, 502, 503)
-    rate_limit_rate: Rate = 0.0
-    malformed_rate: Rate = 0.0
-    malformed_variants: MalformedVariants = ALL_MALFORMED_VARIANTS
-    timeout_rate: Rate = 0.0
-    timeout_sleep_s: Seconds = 30.0
-    duplicate_rate: Rate = 0.0
+    error_rate: Rate = Field(default=0.0, description="Share of responses that are a 5xx.")
+    error_statuses: ErrorStatuses = Field(
+        default=(500, 502, 503), description="The 5xx statuses to pick from (JSON list)."
+    )
+    rate_limit_rate: Rate = Field(
+        default=0.0, description='Share of responses that are 429 "Retry later" (Retry-After: 1).'
+    )
+    malformed_rate: Rate = Field(default=0.0, description="Share of responses with a bad body.")
+    malformed_variants: MalformedVariants = Field(
+        default=ALL_MALFORMED_VARIANTS, description="Kinds of bad body to pick from (JSON list)."
+    )
+    timeout_rate: Rate = Field(
+        default=0.0, description="Share of responses held back by timeout_sleep_s."
+    )
+    timeout_sleep_s: Seconds = Field(default=30.0, description="How long such a response waits.")
+    duplicate_rate: Rate = Field(
+        default=0.0, description="Share of each response taken from ids served before."
+    )
 
 
 class ConfigUpdate(BaseModel):

@@ -55,8 +55,7 @@ SettingsDep = Annotated[QuizSettings, Depends(_settings)]
     response_model=QuestionOut | NoQuestion,
     responses={
         200: {"description": "The previously newest question, or `{}`"},
-        # 400: FastAPI's answer to a body that is not even UTF-8 (before any validation).
-        **problem_responses(400, 422, 502, 503, 504),
+        **problem_responses(422, 502, 503, 504),
     },
 )
 async def create_quiz(

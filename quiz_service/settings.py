@@ -25,8 +25,11 @@ OPENTDB_DEFAULT_URL = "https://opentdb.com/api.php"
 class QuizSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QUIZ_", extra="ignore", frozen=True)
 
-    port: int = 8001
-    database_url: str = "sqlite+aiosqlite:///var/data/quiz.db"
+    port: int = Field(default=8001, ge=1, le=65535, description="Port the service listens on.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/data/quiz.db",
+        description="postgresql://… or sqlite:///… (relative SQLite paths: from the working dir).",
+    )
 
     provider: Provider = Field(
         default="jservice",

@@ -217,6 +217,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's answer to a JSON body that is not UTF-8: invalid JSON, so 422 like the rest.
+            return problem_response(
+                request,
+                status=422,
+                title="Validation Error",
+                detail="The request is invalid: body: the JSON body is not valid UTF-8",
+                errors=[{"field": "body", "message": "not valid UTF-8", "type": "json_invalid"}],
+            )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No endpoint at {request.url.path}"

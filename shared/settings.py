@@ -13,14 +13,28 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    database_url: str
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
-    db_pool_timeout_s: float = Field(default=5.0, gt=0)
-    db_connect_timeout_s: float = Field(default=5.0, gt=0)
-    db_statement_timeout_s: float = Field(default=30.0, gt=0)
-    log_level: str = "INFO"
-    log_format: Literal["json", "text"] = "json"
-    graceful_shutdown_s: float = Field(default=30.0, gt=0)
+    host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the service listens on.")
+    database_url: str = Field(
+        description="postgresql://… or sqlite:///… (the async driver is picked automatically)."
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Pooled PostgreSQL connections.")
+    db_max_overflow: int = Field(
+        default=10, ge=0, description="Extra connections allowed above the pool under load."
+    )
+    db_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="Wait for a pooled connection before answering 503."
+    )
+    db_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Wait for a new database connection before answering 503."
+    )
+    db_statement_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a single SQL statement may run."
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line; text: for reading by eye."
+    )
+    graceful_shutdown_s: float = Field(
+        default=30.0, gt=0, description="On SIGTERM, how long in-flight requests may finish."
+    )

@@ -47,7 +47,7 @@ async def stack(e2e_workdir: Path) -> AsyncIterator[LocalStack]:
                 "AUDIO_DATABASE_URL": audio_url,
                 "AUDIO_MAX_UPLOAD_BYTES": str(E2E_MAX_UPLOAD_BYTES),
                 "QUIZ_REQUEST_DEADLINE_S": "5",
-                "AUDIO_TOKEN_SECRET": "e2e-secret",
+                "AUDIO_TOKEN_SECRET": "e2e-secret-not-for-production",
             },
         )
         local_stack = LocalStack(config)
