@@ -1,0 +1,25 @@
+"""The README and .env.example describe the settings the code really has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from devstack.settings_doc import README, SETTINGS, readme_with_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_settings_table_is_current() -> None:
+    readme = README.read_text()
+    assert readme == readme_with_table(readme), "run: python -m devstack.settings_doc --write"
+
+
+def test_env_example_names_only_real_settings() -> None:
+    known = {f"{prefix}{name.upper()}" for prefix, cls in SETTINGS for name in cls.model_fields}
+    compose_only = {"GATEWAY_PORT", "GATEWAY_MAX_BODY_SIZE", "POSTGRES_PASSWORD"}
+    compose_only |= {"QUIZ_DB_PASSWORD", "AUDIO_DB_PASSWORD"}
+    text = (ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+    assert named, ".env.example lists no settings"
+    assert named - known - compose_only == set()
