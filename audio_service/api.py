@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import (
@@ -19,6 +20,7 @@ from fastapi import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
@@ -125,6 +127,39 @@ IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IfRange = Annotated[str | None, Header(alias="If-Range")]
 
 
+@dataclass(frozen=True, slots=True)
+class _DownloadParams:
+    record_id: RecordId
+    user_id: UserIdQuery
+    range_header: RangeHeader = None
+    if_none_match: IfNoneMatch = None
+    if_range: IfRange = None
+
+
+DownloadQuery = Annotated[_DownloadParams, Depends()]
+
+
+async def _record_response(
+    request: Request,
+    session: AsyncSession,
+    query: _DownloadParams,
+    settings: AudioSettings,
+    *,
+    send_body: bool,
+) -> Response:
+    """GET and HEAD answer alike; HEAD just leaves the body out."""
+    record = await service.get_record(session, query.record_id, query.user_id)
+    return build_response(
+        database=get_database(request),
+        record=record,
+        max_age_s=settings.download_max_age_s,
+        send_body=send_body,
+        range_header=query.range_header,
+        if_none_match=query.if_none_match,
+        if_range=query.if_range,
+    )
+
+
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return credentials.credentials if credentials is not None else None
 
@@ -214,24 +249,9 @@ def build_router(settings: AudioSettings) -> APIRouter:
         responses=_DOWNLOAD_RESPONSES,
     )
     async def download_record(
-        request: Request,
-        record_id: RecordId,
-        user_id: UserIdQuery,
-        session: DbSession,
-        range_header: RangeHeader = None,
-        if_none_match: IfNoneMatch = None,
-        if_range: IfRange = None,
+        request: Request, session: DbSession, query: DownloadQuery
     ) -> Response:
-        record = await service.get_record(session, record_id, user_id)
-        return build_response(
-            database=get_database(request),
-            record=record,
-            max_age_s=settings.download_max_age_s,
-            send_body=True,
-            range_header=range_header,
-            if_none_match=if_none_match,
-            if_range=if_range,
-        )
+        return await _record_response(request, session, query, settings, send_body=True)
 
     @router.head(
         "/record",
@@ -240,25 +260,8 @@ def build_router(settings: AudioSettings) -> APIRouter:
         response_class=Mp3Response,
         responses=_DOWNLOAD_RESPONSES,
     )
-    async def head_record(
-        request: Request,
-        record_id: RecordId,
-        user_id: UserIdQuery,
-        session: DbSession,
-        range_header: RangeHeader = None,
-        if_none_match: IfNoneMatch = None,
-        if_range: IfRange = None,
-    ) -> Response:
-        record = await service.get_record(session, record_id, user_id)
-        return build_response(
-            database=get_database(request),
-            record=record,
-            max_age_s=settings.download_max_age_s,
-            send_body=False,
-            range_header=range_header,
-            if_none_match=if_none_match,
-            if_range=if_range,
-        )
+    async def head_record(request: Request, session: DbSession, query: DownloadQuery) -> Response:
+        return await _record_response(request, session, query, settings, send_body=False)
 
     @router.delete(
         "/record",

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Date,
-    DateTime,
-    Dialect,
     Integer,
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     func,
 )
@@ -23,37 +19,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import NAMING_CONVENTION
+from shared.db_types import BigIntId, UtcDateTime
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware in and out on both dialects.
-
-    SQLite has no timestamp type and hands values back naive; they were stored as UTC, so
-    UTC is re-attached instead of letting naive datetimes leak into the API.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware one")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# SQLite only auto-assigns ids to an INTEGER PRIMARY KEY; BIGINT would stay NULL there.
-BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 SOURCE_LENGTH = 16
