@@ -80,7 +80,8 @@ class ManagedProcess:
             assert self._process is not None
             self._process.send_signal(sig)
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15.0) -> int | None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 35.0) -> int | None:
+        """Waits past the services' 30 s graceful shutdown before it kills."""
         process = self._process
         if process is None:
             return None

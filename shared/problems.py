@@ -172,10 +172,25 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
+# SQLSTATEs of a server that cannot serve anybody right now (not of a wrong query): class 08
+# (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now
+# ("the database system is shutting down" / "is starting up"), 53300 too_many_connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for failures that mean "cannot reach the database", not "the query is wrong"."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = _sqlstate(exc)
+        if code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
+            return True
     return isinstance(
         exc,
         sa_exc.OperationalError
