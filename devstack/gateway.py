@@ -31,7 +31,13 @@ from devstack.ports import LOOPBACK, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
-TEMPLATE_VARIABLES = ("GATEWAY_LISTEN", "QUIZ_SERVERS", "AUDIO_SERVERS", "GATEWAY_MAX_BODY_SIZE")
+TEMPLATE_VARIABLES = (
+    "GATEWAY_LISTEN",
+    "QUIZ_SERVERS",
+    "AUDIO_SERVERS",
+    "GATEWAY_MAX_BODY_SIZE",
+    "GATEWAY_CACHE_DIR",
+)
 # AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
 DEFAULT_MAX_BODY_SIZE = "257m"
 MIME_TYPES = Path("/etc/nginx/mime.types")
@@ -134,7 +140,8 @@ class Gateway:
         template: Path = TEMPLATE_PATH,
     ) -> None:
         self.workdir = workdir.resolve()
-        self.values = dict(values)
+        # The download cache lives in the work dir unless the caller says otherwise.
+        self.values = {"GATEWAY_CACHE_DIR": str(self.workdir / "cache"), **values}
         self.worker_processes = worker_processes
         self.error_log_level = error_log_level
         self.template = template

@@ -305,12 +305,16 @@ def check_gateway(model: dict[str, Any]) -> str:
     listen_port = environment.get("GATEWAY_LISTEN", "").split()[0].rpartition(":")[2]
     if listen_port and published and int(listen_port) not in published:
         problems.append(f"the gateway listens on {listen_port} but publishes {published}")
+    if "GATEWAY_CACHE_DIR" not in environment:
+        problems.append("the gateway environment does not set GATEWAY_CACHE_DIR")
     if problems:
         raise CheckFailed("\n".join(problems))
 
     if nginx_binary() is None:
         raise CheckFailed(NGINX_INSTALL_HINT)
     with tempfile.TemporaryDirectory(prefix="gateway-check-") as workdir:
+        # The image's cache dir exists only inside the container; nginx -t creates it here.
+        values["GATEWAY_CACHE_DIR"] = str(Path(workdir) / "cache")
         try:
             Gateway(Path(workdir), values).check()
         except (TemplateError, GatewayError) as exc:

@@ -303,7 +303,13 @@ async def upload_wav(
 
 
 async def download(client: httpx.AsyncClient, record_id: str, user_id: int) -> httpx.Response:
-    return await client.get("/record", params={"id": record_id, "user": str(user_id)})
+    """GET /record past the gateway's download cache: these tests judge what the services
+    stored (after a restart, during a database outage), not what nginx kept."""
+    return await client.get(
+        "/record",
+        params={"id": record_id, "user": str(user_id)},
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 def multipart_parts(

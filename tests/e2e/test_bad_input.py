@@ -875,6 +875,8 @@ def record_access_cases() -> list[BadCase]:
             "/record",
             params=(("id", "{a_record}"), ("user", "{a_id}")),
             headers=(("Range", "bytes=999999999-"),),
+            # With the download cache on, nginx fetches the whole MP3 and judges the range.
+            origin="gateway",
         ),
         BadCase(
             "record-get-range-zero-suffix",
@@ -884,6 +886,8 @@ def record_access_cases() -> list[BadCase]:
             "/record",
             params=(("id", "{a_record}"), ("user", "{a_id}")),
             headers=(("Range", "bytes=-0"),),
+            # With the download cache on, nginx fetches the whole MP3 and judges the range.
+            origin="gateway",
         ),
         BadCase(
             "record-delete-no-token",

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,70 @@ def test_static_checks_pass(nginx: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the download cache ----------------------------------------------------------------------
+
+
+def _fresh_record_url() -> str:
+    return f"/record?id={uuid.uuid4()}&user=7"
+
+
+def test_downloads_are_served_from_the_cache_after_the_first(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    first = client.get(url)
+    second = client.get(url)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["x-cache-status"] == "MISS"
+    assert second.headers["x-cache-status"] == "HIT"
+    # The stand-in echoes its request id: a HIT repeats the first answer, the service saw one.
+    assert second.content == first.content
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+
+
+def test_ranges_are_cut_from_the_cached_download(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    whole = client.get(url).content
+    part = client.get(url, headers={"Range": "bytes=5-14"})
+    assert part.status_code == 206
+    assert part.content == whole[5:15]
+    assert part.headers["content-range"] == f"bytes 5-14/{len(whole)}"
+
+
+def test_cache_key_includes_the_user(client: httpx.Client) -> None:
+    record = uuid.uuid4()
+    assert client.get(f"/record?id={record}&user=7").headers["x-cache-status"] == "MISS"
+    assert client.get(f"/record?id={record}&user=8").headers["x-cache-status"] == "MISS"
+
+
+def test_errors_are_not_cached(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    for _ in range(2):
+        response = client.get(url, headers={"X-Echo-Status": "404"})
+        assert response.status_code == 404
+        assert response.headers["x-cache-status"] == "MISS"
+
+
+def test_no_cache_request_reaches_the_service(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    client.get(url)
+    fresh = client.get(url, headers={"Cache-Control": "no-cache"})
+    assert fresh.headers["x-cache-status"] == "BYPASS"
+
+
+def test_uploads_are_never_cached(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    for _ in range(2):
+        response = client.post(url, content=b"x")
+        assert response.status_code == 200
+        assert response.headers.get("x-cache-status", "") in ("", "MISS", "BYPASS")
+        assert response.json()["method"] == "POST"
+
+
+def test_unsatisfiable_range_from_the_cache_is_a_problem_416(client: httpx.Client) -> None:
+    url = _fresh_record_url()
+    size = len(client.get(url).content)
+    response = client.get(url, headers={"Range": f"bytes={size + 10}-"})
+    assert_problem(response, 416, "range-not-satisfiable")
+    assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
+    assert response.headers["content-range"] == f"bytes */{size}"
