@@ -6,10 +6,13 @@ creates its own uniquely named databases and drops them at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -35,6 +38,24 @@ def unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
     pytest.skip(reason)
+
+
+# The team's recorded jservice responses live beside the checkout (../shared/data), in CI as on
+# a developer's machine; they are test data only and are not shipped with the project.
+_SAMPLE_PATH = Path(__file__).resolve().parents[2] / "shared/data/jservice_random_sample.json"
+
+
+def recorded_jservice_sample() -> list[dict[str, Any]]:
+    """70 items exactly as the real jservice returned them (``JSERVICE_SAMPLE_PATH`` or
+    ``../shared/data``). Missing: fails under CI, else skips the calling module or test."""
+    path = Path(os.environ.get("JSERVICE_SAMPLE_PATH", _SAMPLE_PATH))
+    if not path.is_file():
+        reason = f"the recorded jservice sample is missing at {path} (set JSERVICE_SAMPLE_PATH)"
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+    items: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return items
 
 
 def _plain(url: str) -> str:

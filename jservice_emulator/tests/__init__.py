@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from jservice_emulator import EmulatorSettings, create_app
-
-# ../shared sits beside the checkout, in CI as on a developer's machine.
-SAMPLE_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "jservice_random_sample.json"
-)
+from shared.testing import recorded_jservice_sample
 
 
 def load_sample() -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
-    return items
+    return recorded_jservice_sample()
 
 
 @asynccontextmanager

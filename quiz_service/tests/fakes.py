@@ -5,24 +5,42 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-import json
+import random
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared.testing import recorded_jservice_sample
+
 UPSTREAM_URL = "http://jservice.test/api/random"
-SAMPLE_PATH = Path(__file__).parents[3] / "shared/data/jservice_random_sample.json"
 
 
 def load_sample() -> list[dict[str, Any]]:
     """70 items exactly as the real jservice returned them."""
-    items: list[dict[str, Any]] = json.loads(SAMPLE_PATH.read_text())
-    return items
+    return recorded_jservice_sample()
 
 
-_TEMPLATE = load_sample()[0]
+# One item of jservice's documented shape, so the fakes need no recorded data.
+_TEMPLATE: dict[str, Any] = {
+    "id": 1,
+    "answer": "an answer",
+    "question": "A question",
+    "value": 200,
+    "airdate": "1985-02-08T12:00:00.000Z",
+    "created_at": "2014-02-11T22:47:18.829Z",
+    "updated_at": "2014-02-11T22:47:18.829Z",
+    "category_id": 2,
+    "game_id": None,
+    "invalid_count": None,
+    "category": {
+        "id": 2,
+        "title": "a category",
+        "created_at": "2014-02-11T22:47:18.706Z",
+        "updated_at": "2014-02-11T22:47:18.706Z",
+        "clues_count": 45,
+    },
+}
 
 
 def clue(clue_id: int, **overrides: Any) -> dict[str, Any]:
@@ -40,17 +58,24 @@ def clues(ids: Iterable[int]) -> list[dict[str, Any]]:
 class FakeJService:
     """A respx side effect: fresh ids from a counter, or ids from a pool of ``pool_size``.
 
+    With ``duplicate_rate`` (settable between requests), that share of every response
+    (rounded) repeats ids served before, like the emulator's setting of the same name.
     Records every requested ``count`` and the most calls it saw in flight at once.
     """
 
-    def __init__(self, *, pool_size: int | None = None, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, *, pool_size: int | None = None, delay_s: float = 0.0, duplicate_rate: float = 0.0
+    ) -> None:
         self.pool_size = pool_size
         self.delay_s = delay_s
+        self.duplicate_rate = duplicate_rate
         self.counts: list[int] = []
         self.served: list[list[int]] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._next = itertools.count(1)
+        self._served_ids: list[int] = []
+        self._random = random.Random(7)
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         count = int(request.url.params["count"])
@@ -63,7 +88,13 @@ class FakeJService:
         finally:
             self.in_flight -= 1
         if self.pool_size is None:
-            ids = [next(self._next) for _ in range(min(count, 100))]
+            n = min(count, 100)
+            repeats = min(round(n * self.duplicate_rate), len(self._served_ids))
+            ids = self._random.sample(self._served_ids, repeats)
+            fresh = [next(self._next) for _ in range(n - repeats)]
+            self._served_ids.extend(fresh)
+            ids += fresh
+            self._random.shuffle(ids)
         else:
             # The whole pool, in the same order every time: the worst case for repeats.
             ids = list(range(1, min(count, 100, self.pool_size) + 1))
