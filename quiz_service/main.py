@@ -39,6 +39,7 @@ def create_app(settings: QuizSettings | None = None) -> FastAPI:
                 IngestionLimits(
                     deadline_s=settings.request_deadline_s,
                     max_rounds=settings.max_fetch_rounds,
+                    max_calls_per_round=settings.max_calls_per_round,
                 ),
             )
             yield

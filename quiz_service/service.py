@@ -1,22 +1,34 @@
 """The ingestion behind ``POST /quiz``: fetch until N new questions are stored, within bounds.
 
 Transactions. This service does not use the request's ``DbSession``; it opens its own short
-transactions: one to read the newest question, then one per fetch round to insert what that
-round brought, committed before the next round starts. Two reasons:
+transactions: one to read the newest question (run while the first round's calls are in
+flight), then one per fetch round to store what that round brought, committed before the
+next round starts. Two reasons:
 
 - what was stored stays stored: a request that ends in 502/503/504 after some rounds keeps
   (and reports) the rows of its completed rounds, each round being all-or-nothing. The
   request-scoped session would roll all of them back with the error;
-- no transaction and no pooled connection is held while waiting on the upstream (up to the
-  deadline), so 100 concurrent requests need a handful of connections, not 100.
+- no transaction and no pooled connection is held for the length of an upstream wait (up to
+  the deadline), so 100 concurrent requests need a handful of connections, not 100.
 
 Repositories still never commit; the ``sessionmaker.begin()`` blocks below are the commits.
 Calls still in flight when the deadline passes are abandoned, and what they would have
 brought is not stored: "stored" in a 504 counts only committed rounds.
 
 "Before this request stored its own": the newest row is read, in a committed transaction,
-before the first insert. Ids come from a sequence, so every row this request inserts later
-has a larger id than the answer, and the answer can never be one of its own rows.
+before the first insert (which waits for that read). Ids come from a sequence, so every row
+this request inserts later has a larger id than the answer, and the answer can never be one
+of its own rows.
+
+Rounds. The first round asks for exactly the N questions requested (one call of ``count=N``
+when nothing repeats). Every later round over-fetches: it divides what is still missing by
+the share of new items this request has seen so far, plus a safety margin
+(``next_fetch_size``), in calls of at most the provider's cap, at most
+``max_calls_per_round`` of them side by side. Asking for only what is missing would shrink
+the gap geometrically (30 % repeats: 100, 30, 9, 3, 1 … missing, one round each); sized by
+the observed share, a round usually closes it. A round never stores more than is missing:
+new questions beyond that are discarded (``discarded`` in the log line), and fetched again
+by a later request if the upstream serves them again.
 """
 
 from __future__ import annotations
@@ -48,10 +60,17 @@ from shared.errors import AppError, BadGateway, GatewayTimeout, ServiceUnavailab
 log = logging.getLogger("quiz_service.ingestion")
 
 
+OVERFETCH_SAFETY = 1.25
+"""Later rounds ask for a quarter more than the observed share of new items says is needed:
+that share varies from call to call, and a round too short costs a whole extra round."""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestionLimits:
     deadline_s: float
     max_rounds: int
+    max_calls_per_round: int
+    """Upstream calls one over-fetching round may send side by side."""
 
 
 @dataclass(slots=True)
@@ -63,8 +82,12 @@ class IngestionStats:
     stored: int = 0
     duplicates: int = 0
     """Valid items not stored because they were stored already (or repeated in the round)."""
+    discarded: int = 0
+    """New questions not stored because their round already had as many as were missing."""
     blank: int = 0
     invalid: int = 0
+    fetched: int = 0
+    """Items the upstream returned: stored + duplicates + discarded + blank + invalid."""
     upstream_calls: int = 0
     rounds: int = 0
     duration_ms: float = 0.0
@@ -76,6 +99,23 @@ class IngestionResult:
     previous: Question | None
     """The newest question stored before this request stored any; None on an empty table."""
     stats: IngestionStats
+
+
+def next_fetch_size(missing: int, fetched: int, fresh: int, *, limit: int) -> int:
+    """How many items the next round asks for, to store ``missing`` more new questions.
+
+    ``fetched`` items came back in this ingestion's earlier rounds, ``fresh`` of them new
+    (usable and not stored yet). Before any came back the answer is ``missing`` itself, so a
+    request that meets no repeats makes exactly one round. After that: ``missing`` divided
+    by the share of new items, times ``OVERFETCH_SAFETY``, rounded up, at most ``limit`` but
+    never less than ``missing``. The share is smoothed, (fresh + 1) / (fetched + 2), so that
+    a few items cannot make it 0 (nothing new yet: ask for the limit, not infinity) or 1.
+    """
+    if fetched == 0:
+        return missing
+    fresh_share = (fresh + 1) / (fetched + 2)
+    wanted = math.ceil(missing / fresh_share * OVERFETCH_SAFETY)
+    return max(missing, min(wanted, limit))
 
 
 def split_count(total: int, per_call: int) -> list[int]:
@@ -105,10 +145,10 @@ class QuizService:
         started = time.perf_counter()
         stats = IngestionStats(provider=self._provider.source, requested=requested)
         try:
-            async with self._sessionmaker.begin() as session:
-                previous = await QuestionRepository(session).newest()
             if requested > 0:
-                await self._fill(stats, request_id)
+                previous = await self._fill(stats, request_id)
+            else:
+                previous = await self._newest()
         except AppError as exc:
             stats.outcome = exc.slug
             raise
@@ -120,9 +160,21 @@ class QuizService:
             log.info("quiz ingestion", extra={"fields": asdict(stats)})
         return IngestionResult(previous=previous, stats=stats)
 
-    async def _fill(self, stats: IngestionStats, request_id: str | None) -> None:
+    async def _newest(self) -> Question | None:
+        async with self._sessionmaker.begin() as session:
+            return await QuestionRepository(session).newest()
+
+    async def _fill(self, stats: IngestionStats, request_id: str | None) -> Question | None:
+        """Fetch rounds until ``stats.requested`` new questions are stored; returns the newest
+        question stored before the first of them.
+
+        That question is read while the first round waits on the upstream (it only has to
+        be read before this request's first insert, and every insert waits for it): its
+        query and transaction cost no time of their own.
+        """
         loop = asyncio.get_running_loop()
         context = FetchContext(deadline=loop.time() + self._limits.deadline_s)
+        newest = asyncio.create_task(self._newest())
         try:
             while stats.stored < stats.requested:
                 if stats.rounds >= self._limits.max_rounds:
@@ -133,16 +185,38 @@ class QuizService:
                     )
                 stats.rounds += 1
                 batches, errors = await self._fetch_round(stats, context)
+                await newest  # read before this request's first insert (raises if it failed)
                 await self._store(batches, stats, request_id)
-                if errors:
+                if errors and stats.stored < stats.requested:
                     raise _upstream_failure(errors[0], stats)
+                for error in errors:
+                    # An over-fetching round may get what it needs from its other calls.
+                    log.warning(
+                        "upstream call failed, its round stored enough without it",
+                        extra={"fields": {"error": type(error).__name__, "reason": error.reason}},
+                    )
+            return newest.result()
         finally:
             stats.upstream_calls = context.calls
+            if not newest.done():  # a failure came first: leave nothing running
+                newest.cancel()
+                await asyncio.wait([newest])
+            if not newest.cancelled():
+                newest.exception()  # seen, so no "exception was never retrieved" warning
+
+    def _round_size(self, stats: IngestionStats) -> int:
+        missing = stats.requested - stats.stored
+        per_call = self._provider.max_per_call
+        # A provider that spaces its calls out gets fuller calls, never more of them.
+        calls = self._limits.max_calls_per_round if self._provider.parallel_calls else 1
+        limit = max(math.ceil(missing / per_call), calls) * per_call
+        fresh = stats.stored + stats.discarded
+        return next_fetch_size(missing, stats.fetched, fresh, limit=limit)
 
     async def _fetch_round(
         self, stats: IngestionStats, context: FetchContext
     ) -> tuple[list[Batch], list[UpstreamError]]:
-        counts = split_count(stats.requested - stats.stored, self._provider.max_per_call)
+        counts = split_count(self._round_size(stats), self._provider.max_per_call)
         try:
             # Only the upstream wait is under the deadline: cancelling an insert half-way
             # would make "stored" a guess.
@@ -171,25 +245,47 @@ class QuizService:
     async def _store(
         self, batches: Sequence[Batch], stats: IngestionStats, request_id: str | None
     ) -> None:
+        """Stores at most the missing number of this round's new questions, in one transaction.
+
+        Repeats within the round are dropped (first one wins). No more candidates than are
+        missing (the first round, and every round without repeats): all go to the insert,
+        whose ``ON CONFLICT`` skips those stored already; one statement. More: one SELECT
+        finds those stored already, the first ``missing`` of the others (in the upstream's
+        order) are inserted, and the rest are discarded. ``ON CONFLICT`` still settles races
+        with concurrent requests: a lost race counts as a duplicate, and the gap it leaves
+        is the next round's.
+        """
+        missing = stats.requested - stats.stored
         candidates: dict[str, UpstreamQuestion] = {}
+        valid = 0
         for batch in batches:
+            stats.fetched += batch.received
             stats.blank += batch.blank
             stats.invalid += batch.invalid
+            valid += len(batch.questions)
             for question in batch.questions:
                 # Concurrent calls of one round may return the same item; first one wins.
                 candidates.setdefault(question.upstream_id, question)
-            stats.duplicates += len(batch.questions)
         if not candidates:
             return
+        new = list(candidates.values())
         async with self._sessionmaker.begin() as session:
-            stored = await QuestionRepository(session).insert_new(
+            repository = QuestionRepository(session)
+            if len(new) > missing:
+                known = await repository.stored_upstream_ids(
+                    self._provider.source, list(candidates)
+                )
+                new = [question for question in new if question.upstream_id not in known]
+            inserted = await repository.insert_new(
                 self._provider.source,
-                list(candidates.values()),
+                new[:missing],
                 saved_at=datetime.now(UTC),
                 request_id=request_id,
             )
-        stats.stored += len(stored)
-        stats.duplicates -= len(stored)
+        discarded = max(0, len(new) - missing)
+        stats.stored += inserted
+        stats.discarded += discarded
+        stats.duplicates += valid - inserted - discarded
 
 
 def _failure(kind: type[AppError], reason: str, stats: IngestionStats, **extra: object) -> AppError:

@@ -55,7 +55,16 @@ class QuizSettings(ServiceSettings):
         ge=1,
         description=(
             "Fetch rounds per POST /quiz before giving up with 503 (a round is one call, or "
-            "several concurrent ones when more than a call's cap is missing)."
+            "several concurrent ones: see QUIZ_MAX_CALLS_PER_ROUND)."
+        ),
+    )
+    max_calls_per_round: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Most upstream calls one fetch round sends side by side when it over-fetches to "
+            "replace repeats (real jservice allows 60 calls per minute per IP); a round never "
+            "sends fewer calls than its missing count needs at the per-call cap."
         ),
     )
     upstream_connect_timeout_s: float = Field(

@@ -51,3 +51,16 @@ async def test_hundred_concurrent_requests_racing_for_the_same_ids(
     async with make_client(request_deadline_s=20) as client:
         responses = await run_concurrently(client)
     await assert_consistent(responses, db_engine, expected_rows=REQUESTS * PER_REQUEST)
+
+
+async def test_hundred_concurrent_requests_over_fetching_among_repeats(
+    make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
+) -> None:
+    """Half of every answer repeats ids served before (once any were): rounds over-fetch and
+    discard, and still no request stores more (or fewer) than its own five."""
+    fake = FakeJService(delay_s=0.005, duplicate_rate=0.5)
+    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    async with make_client(request_deadline_s=20) as client:
+        responses = await run_concurrently(client)
+    await assert_consistent(responses, db_engine, expected_rows=REQUESTS * PER_REQUEST)
+    assert max(fake.counts) > PER_REQUEST  # later rounds did over-fetch

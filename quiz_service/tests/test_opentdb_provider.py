@@ -259,3 +259,26 @@ async def test_post_quiz_with_opentdb(
     rows = await stored_questions(db_engine)
     assert [row.answer for row in rows] == ["Link", "False"]
     assert {row.source for row in rows} == {"opentdb"}
+
+
+def trivia(number: int) -> dict[str, Any]:
+    return {**PLUTO, "question": f"Is {number} a prime number?"}
+
+
+async def test_opentdb_over_fetches_within_the_calls_a_round_needs(
+    make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
+) -> None:
+    """Its calls are spaced out, so an extra call would cost a whole interval: a round with
+    45 missing and 90 % repeats asks for one full call of 50, not five of 100 (jservice)."""
+    upstream.get(TOKEN_URL).mock(return_value=token_reply())
+    api = upstream.get(API_URL)
+    api.side_effect = [
+        ok(*(trivia(i) for i in range(50))),
+        ok(*(trivia(i) for i in range(45)), *(trivia(i) for i in range(100, 105))),
+        ok(*(trivia(i) for i in range(200, 250))),
+    ]
+    async with make_client(provider="opentdb", upstream_url=API_URL) as client:
+        assert (await client.post("/quiz", json={"questions_num": 50})).status_code == 200
+        assert (await client.post("/quiz", json={"questions_num": 50})).status_code == 200
+    assert [call.request.url.params["amount"] for call in api.calls] == ["50", "50", "50"]
+    assert len(await stored_questions(db_engine)) == 100

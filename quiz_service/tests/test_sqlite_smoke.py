@@ -49,6 +49,25 @@ async def test_post_quiz_on_sqlite(tmp_path: Path, upstream: respx.MockRouter) -
     assert route.call_count == 3
 
 
+async def test_over_fetching_round_on_sqlite(tmp_path: Path, upstream: respx.MockRouter) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'quiz.db'}"
+    await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
+    route = upstream.get(UPSTREAM_URL)
+    route.side_effect = [
+        httpx.Response(200, json=clues([1, 2])),
+        httpx.Response(200, json=clues([1, 2])),  # only repeats: the next round over-fetches
+        httpx.Response(200, json=clues(range(1, 30))),
+    ]
+    settings = QuizSettings(database_url=url, upstream_url=UPSTREAM_URL, log_format="text")
+    async with running_app(create_app(settings)) as client:
+        assert (await client.post("/quiz", json={"questions_num": 2})).status_code == 200
+        assert (await client.post("/quiz", json={"questions_num": 2})).status_code == 200
+        listing = (await client.get("/quiz/questions", params={"limit": 10})).json()
+    # 10 asked for; 1 and 2 are stored already, 3 and 4 are stored, 5 to 10 are discarded.
+    assert [call.request.url.params["count"] for call in route.calls] == ["2", "2", "10"]
+    assert [item["upstream_id"] for item in listing["items"]] == ["4", "3", "2", "1"]
+
+
 async def test_migrations_downgrade_and_upgrade_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'quiz.db'}"
     await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)

@@ -33,6 +33,11 @@ class Batch:
     invalid: int = 0
     """Items with missing fields or wrong types, dropped one by one."""
 
+    @property
+    def received(self) -> int:
+        """Every item the call returned (and parsed), usable or not."""
+        return len(self.questions) + self.blank + self.invalid
+
 
 @dataclass(slots=True)
 class FetchContext:
@@ -53,6 +58,13 @@ class QuestionProvider(Protocol):
     @property
     def max_per_call(self) -> int:
         """The most items one call can return; the ingestion splits larger needs."""
+        ...
+
+    @property
+    def parallel_calls(self) -> bool:
+        """Whether concurrent calls really run side by side. False when the provider spaces
+        its calls out (opentdb's rate limit): every extra call would cost a whole interval,
+        so the ingestion over-fetches only within the calls a round needs anyway."""
         ...
 
     async def fetch(self, count: int, context: FetchContext) -> Batch:

@@ -122,6 +122,7 @@ def _describe(exc: ValidationError) -> str:
 class JServiceProvider:
     source = "jservice"
     max_per_call = JSERVICE_MAX_COUNT
+    parallel_calls = True
 
     def __init__(self, client: httpx.AsyncClient, url: str, policy: RetryPolicy) -> None:
         self._client = client

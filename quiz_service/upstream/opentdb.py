@@ -9,7 +9,8 @@ What differs from jservice, and how it is mapped:
 - Text arrives percent-encoded (``encode=url3986``, so no HTML-entity guessing); the decoded
   text is the "raw" text, ``raw`` keeps the item exactly as received (still encoded).
 - One call per 5 s per IP and at most 50 questions per call: calls of one process are
-  serialised and spaced by ``min_interval_s``; the ingestion still plans its rounds as usual.
+  serialised and spaced by ``min_interval_s``; the ingestion still plans its rounds as usual,
+  but over-fetches only within the calls a round needs anyway (``parallel_calls`` is False).
 - A session token (requested lazily) keeps repeats away; ``response_code`` 3 (token unknown)
   drops it and 4 (token has served everything) resets it, then the call is retried. A
   token that cannot be obtained is not fatal: calls go out without one.
@@ -133,6 +134,7 @@ def _raise_for_code(code: int) -> None:
 class OpenTdbProvider:
     source = "opentdb"
     max_per_call = OPENTDB_MAX_AMOUNT
+    parallel_calls = False
 
     def __init__(
         self,
