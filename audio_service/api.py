@@ -269,8 +269,9 @@ def build_router(settings: AudioSettings) -> APIRouter:
         status_code=204,
         summary="Delete one of your records (Bearer token required)",
         description=(
-            "The record and its MP3 are gone at once: the next GET answers 404. A browser "
-            "that downloaded it may still play its cached copy for up to "
+            "The record and its MP3 are gone at once: the service's next GET answers 404. "
+            "The gateway's download cache may still serve it for up to 60 s, and a browser "
+            "that downloaded it may keep playing its copy for up to "
             f"{settings.download_max_age_s} s (AUDIO_DOWNLOAD_MAX_AGE_S)."
         ),
         responses=problem_responses(401, 404, 413, 422),

@@ -7,12 +7,12 @@ Every field below is one environment variable: ``AUDIO_`` + the field name in up
 from __future__ import annotations
 
 import os
-from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from audio_service.conversion import MP3_BITRATES_KBPS
 from shared.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -21,7 +21,6 @@ LOCAL_TOKEN_SECRET = "local-development-only-token-secret"  # noqa: S105 - a doc
 """The default ``AUDIO_TOKEN_SECRET``: fine on a laptop, never for a deployment."""
 
 # The CBR bitrates LAME accepts (MPEG-1 and MPEG-2 Layer III together).
-Mp3Bitrate = Literal[8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320]
 
 
 def _default_workers() -> int:
@@ -66,7 +65,7 @@ class AudioSettings(ServiceSettings):
             "the gateway (X-Forwarded-Proto/-Host) or else the Host header."
         ),
     )
-    mp3_bitrate_kbps: Mp3Bitrate = Field(
+    mp3_bitrate_kbps: int = Field(
         default=128,
         description="CBR bitrate of the MP3s (LAME lowers it where the output rate needs).",
     )
@@ -99,6 +98,15 @@ class AudioSettings(ServiceSettings):
         default=None,
         description="Where uploads and MP3s are staged during a conversion (system default).",
     )
+
+    @field_validator("mp3_bitrate_kbps")
+    @classmethod
+    def _check_bitrate(cls, value: int) -> int:
+        # An int checked here, not a Literal: environment values arrive as strings, and a
+        # Literal of ints would refuse "128".
+        if value not in MP3_BITRATES_KBPS:
+            raise ValueError(f"must be an MP3 bitrate: one of {sorted(MP3_BITRATES_KBPS)}")
+        return value
 
     @field_validator("public_base_url")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from devstack.settings_doc import README, SETTINGS, readme_with_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +25,16 @@ def test_env_example_names_only_real_settings() -> None:
     named = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
     assert named, ".env.example lists no settings"
     assert named - known - compose_only == set()
+
+
+def test_env_example_values_are_accepted_by_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Values from the environment are strings: each one must parse as its service reads it.
+    text = (ROOT / ".env.example").read_text()
+    values = dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", text, flags=re.MULTILINE))
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for prefix, cls in SETTINGS:
+        settings = cls()
+        for name in cls.model_fields:
+            if f"{prefix}{name.upper()}" in values:
+                assert str(getattr(settings, name)) != "", name
