@@ -44,7 +44,7 @@ from bench.audio import (
     profile_uploads,
 )
 from bench.cpu import process_tree
-from bench.http_load import StaticNginx, bench_http, check_target, http_targets, run_wrk
+from bench.http_load import bench_http, check_target, http_targets, run_wrk, static_nginx
 from bench.memory import MIB
 from bench.profiling import SpyRecorder
 from bench.quiz import bench_ingestion, profile_ingestion
@@ -312,7 +312,7 @@ def run_http_section(run: Run, system: BenchSystem) -> None:
             mp3.raise_for_status()
         (static_root / "record.mp3").write_bytes(mp3.content)
         shutil.rmtree(run.scratch / "static_nginx", ignore_errors=True)
-        static = StaticNginx(run.nginx, run.scratch / "static_nginx", static_root, free_port())
+        static = static_nginx(run.nginx, run.scratch / "static_nginx", static_root, free_port())
         # Meanwhile (it takes up to the cache's lifetime): does a deleted record stop being
         # served within the gateway's documented bound? One GET a second, negligible load.
         deletion: dict[str, Any] = {}

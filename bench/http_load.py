@@ -6,39 +6,26 @@ with the request count, errors and latency percentiles, which is what we parse. 
 responses with a status above 399 as ``errors.status``; the caller checks one response of
 each kind by hand before the run, so a 2xx/3xx of the wrong kind cannot slip through.
 
-``StaticNginx`` is the ceiling for downloads: a second, minimal nginx (one worker, sendfile,
+``static_nginx`` is the ceiling for downloads: a second, minimal nginx (one worker, sendfile,
 its own config and logs in the bench work dir) serving one file from disk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from bench.cpu import CpuMeter, PidSource
 from bench.stats import median
-
-MIME_TYPES = Path("/etc/nginx/mime.types")
-_OPTIONAL_TEMP_PATHS = {
-    "proxy_temp_path": "http_proxy_module",
-    "fastcgi_temp_path": "http_fastcgi_module",
-    "uwsgi_temp_path": "http_uwsgi_module",
-    "scgi_temp_path": "http_scgi_module",
-}
+from devstack.gateway import Gateway
 
 
 @dataclass(frozen=True)
@@ -180,125 +167,19 @@ def run_wrk(
     )
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+STATIC_TEMPLATE = Path(__file__).with_name("static_nginx.conf.template")
 
 
-class StaticNginx:
+def static_nginx(nginx: Path, workdir: Path, root: Path, port: int) -> Gateway:
     """A minimal nginx (1 worker) serving ``root`` on 127.0.0.1:``port``: the download ceiling.
 
-    The same nginx binary and the same main settings as the gateway (sendfile, keepalive, an
-    access log written to a file), minus the proxying: what serving the bytes from disk costs.
+    The same binary and main settings as the gateway (``devstack.gateway`` writes both), minus
+    the proxying: what serving the bytes from disk costs.
     """
-
-    def __init__(self, nginx: Path, workdir: Path, root: Path, port: int) -> None:
-        self.nginx = nginx
-        self.workdir = workdir.resolve()
-        self.root = root.resolve()
-        self.port = port
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def conf(self) -> str:
-        configure = subprocess.run(
-            [str(self.nginx), "-V"], capture_output=True, text=True, check=False
-        ).stderr
-        temp = self.workdir / "temp"
-        temp_paths = {"client_body_temp_path": temp / "client_body"}
-        for directive, module in _OPTIONAL_TEMP_PATHS.items():
-            if f"--without-{module}" not in configure:
-                temp_paths[directive] = temp / directive.removesuffix("_temp_path")
-        lines = [
-            "# The static-file ceiling of the download benchmark (bench/http_load.py).",
-            *(["user root;"] if os.geteuid() == 0 else []),
-            "worker_processes 1;",
-            f'pid "{self.workdir / "nginx.pid"}";',
-            f'error_log "{self.workdir / "error.log"}" warn;',
-            "events {",
-            "    worker_connections 1024;",
-            "}",
-            "http {",
-            *([f'    include "{MIME_TYPES}";'] if MIME_TYPES.is_file() else []),
-            "    default_type application/octet-stream;",
-            "    sendfile on;",
-            "    keepalive_timeout 65s;",
-            "    server_tokens off;",
-            *(f'    {directive} "{path}";' for directive, path in temp_paths.items()),
-            f'    access_log "{self.workdir / "access.log"}";',
-            "    server {",
-            f"        listen 127.0.0.1:{self.port};",
-            f'        root "{self.root}";',
-            "        location / {",
-            "        }",
-            "    }",
-            "}",
-        ]
-        return "\n".join(lines) + "\n"
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        (self.workdir / "temp").mkdir(parents=True, exist_ok=True)
-        conf_path = self.workdir / "nginx.conf"
-        conf_path.write_text(self.conf(), encoding="utf-8")
-        base = [str(self.nginx), "-p", str(self.workdir), "-c", str(conf_path)]
-        base += ["-e", str(self.workdir / "error.log")]
-        check = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True, check=False)
-        if check.returncode != 0:
-            raise RuntimeError(f"static nginx config rejected: {check.stderr.strip()}")
-        self._log = (self.workdir / "stdout.log").open("ab")
-        self._process = subprocess.Popen(
-            [*base, "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not _accepts(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"static nginx did not start; see {self.workdir}/error.log")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    values = {"GATEWAY_LISTEN": f"127.0.0.1:{port}", "STATIC_ROOT": str(root.resolve())}
+    return Gateway(workdir, values, nginx=nginx, template=STATIC_TEMPLATE)
 
 
-# --- 5. the HTTP throughput benchmark --------------------------------------------------------
 @dataclass(frozen=True)
 class Target:
     name: str

@@ -13,7 +13,6 @@ a child process::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from devstack.ports import LOOPBACK, free_port
+from devstack.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
@@ -277,6 +277,11 @@ class Gateway:
 
     # --- process ---
     @property
+    def pid(self) -> int | None:
+        """The nginx master's pid while it runs (its workers are its children)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -310,16 +315,8 @@ class Gateway:
     def stop(self, timeout: float = 5.0) -> None:
         """Graceful quit (SIGQUIT), then SIGTERM, then SIGKILL of nginx's process group."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 2.0)):
-                process.send_signal(sig)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(wait)
-                    break
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        if process is not None:
+            stop_process_group(process, signal.SIGQUIT, timeout)
         for log_file in self._log_files:
             log_file.close()
         self._log_files = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,6 +98,23 @@ class ManagedProcess:
             self._log = None
         self._process = None
         return process.returncode
+
+
+def stop_process_group(
+    process: subprocess.Popen[bytes], graceful: signal.Signals, timeout_s: float
+) -> None:
+    """``graceful`` to a leader started with ``start_new_session``, then SIGTERM, then SIGKILL
+    to its whole group (nginx's workers included)."""
+    if process.poll() is not None:
+        return
+    for sig, wait_s in ((graceful, timeout_s), (signal.SIGTERM, 2.0)):
+        process.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait_s)
+            return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def python_module(module: str, *args: str) -> list[str]:
