@@ -63,6 +63,23 @@ class LocalStack:
     def _log_path(self, name: str) -> Path | None:
         return self.config.workdir / "logs" / f"{name}.log" if self.config.log_to_files else None
 
+    def _process(self, name: str) -> ManagedProcess:
+        """The process called ``name``: "emulator", or "<quiz|audio>-<index>"."""
+        if name == "emulator":
+            argv = ["--host", "127.0.0.1", "--port", str(self.config.emulator_port)]
+            return ManagedProcess(
+                name,
+                python_module("jservice_emulator", *argv),
+                env=self.config.env,
+                log_path=self._log_path(name),
+            )
+        kind, index = name.rsplit("-", 1)
+        return self._service_process(kind, int(index))
+
+    def _health_url(self, name: str) -> str:
+        base = self.emulator_url if name == "emulator" else self.service_url(name)
+        return f"{base}/health"
+
     def _service_process(self, kind: str, index: int) -> ManagedProcess:
         prefix = kind.upper()
         ports = self.config.quiz_ports if kind == "quiz" else self.config.audio_ports
@@ -88,29 +105,15 @@ class LocalStack:
     def _start(self) -> None:
         self.config.workdir.mkdir(parents=True, exist_ok=True)
         if self.config.emulator_port is not None:
-            emulator = ManagedProcess(
-                "emulator",
-                python_module(
-                    "jservice_emulator",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.config.emulator_port),
-                ),
-                env=self.config.env,
-                log_path=self._log_path("emulator"),
-            )
-            self.processes["emulator"] = emulator
-            emulator.start()
+            self.processes["emulator"] = self._process("emulator")
+            self.processes["emulator"].start()
         for kind, ports in (("quiz", self.config.quiz_ports), ("audio", self.config.audio_ports)):
             for index in range(len(ports)):
                 process = self._service_process(kind, index)
                 self.processes[process.name] = process
                 process.start()
-        if "emulator" in self.processes:
-            self.processes["emulator"].wait_http_ok(f"{self.emulator_url}/health")
-        for name in self.service_names:
-            self.processes[name].wait_http_ok(f"{self.service_url(name)}/health")
+        for name, process in self.processes.items():
+            process.wait_http_ok(self._health_url(name))
         if self.config.with_gateway:
             self.gateway = Gateway(
                 workdir=self.config.workdir / "nginx",
@@ -136,11 +139,11 @@ class LocalStack:
         return self.processes[name].stop(sig)
 
     def start_service(self, name: str) -> None:
-        kind, index = name.rsplit("-", 1)
-        process = self._service_process(kind, int(index))
+        """Starts ``name`` (a service instance or the emulator) again, same port and settings."""
+        process = self._process(name)
         self.processes[name] = process
         process.start()
-        process.wait_http_ok(f"{self.service_url(name)}/health")
+        process.wait_http_ok(self._health_url(name))
 
     def stop(self) -> None:
         if self.gateway is not None:

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.processes import ManagedProcess
 from devstack.stack import LocalStack
 from tests.e2e.helpers import (
     assert_problem,
@@ -121,22 +120,12 @@ async def assert_recovers(stack: LocalStack, gateway: httpx.AsyncClient, questio
     assert len(own) == questions
 
 
-def _restart_emulator(stack: LocalStack) -> None:
-    """Starts the emulator again on its port, from the same command line and environment."""
-    old = stack.processes["emulator"]
-    old.stop()
-    process = ManagedProcess("emulator", old.argv, env=old.env, log_path=old.log_path)
-    stack.processes["emulator"] = process
-    process.start()
-    process.wait_http_ok(f"{stack.emulator_url}/health", timeout_s=30)
-
-
 async def test_upstream_down_is_502_then_recovers(
     stack: LocalStack, gateway: httpx.AsyncClient, emulator: httpx.AsyncClient, deadline_s: float
 ) -> None:
     stopped = False
     try:
-        await asyncio.to_thread(stack.processes["emulator"].stop)
+        await asyncio.to_thread(stack.stop_service, "emulator")
         stopped = True
         request_id = new_request_id("upstream-down")
         response, elapsed = await timed_quiz(gateway, 3, request_id)
@@ -153,7 +142,7 @@ async def test_upstream_down_is_502_then_recovers(
         await assert_healthy_and_consistent(stack)
     finally:
         if stopped or not stack.processes["emulator"].running():
-            await asyncio.to_thread(_restart_emulator, stack)
+            await asyncio.to_thread(stack.start_service, "emulator")
     # A new emulator process replays its seeded id sequence from the start.
     await use_fresh_id_pool(emulator)
     await assert_recovers(stack, gateway, 3)
