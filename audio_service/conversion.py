@@ -227,11 +227,16 @@ def convert_wav_to_mp3(
 
         sink = _Mp3Sink(dst)
         frames_per_block = max(1, min(block_frames, _MAX_BLOCK_SAMPLES // info.channels))
-        buffer = np.empty((frames_per_block, info.channels), dtype=np.float32)
+        # 16-bit PCM in 1 or 2 channels is what LAME takes: read as is (exact), it skips the
+        # float round trip, ~5 % of a conversion. Every other format goes through float32
+        # (reading a float WAV as int16 returns unscaled values: see float_to_int16).
+        direct = info.codec == "PCM_16" and downmix is None
+        read_dtype = "int16" if direct else "float32"
+        buffer = np.empty((frames_per_block, info.channels), dtype=read_dtype)
         frames_done = 0
         while True:
             try:
-                block = wav.sound.read(frames_per_block, dtype="float32", out=buffer)
+                block = wav.sound.read(frames_per_block, dtype=read_dtype, out=buffer)
             except sf.LibsndfileError as exc:
                 raise Unprocessable(
                     f"The WAV audio cannot be decoded after {frames_done / info.sample_rate:.1f}"
@@ -244,7 +249,7 @@ def convert_wav_to_mp3(
             # Frame counts of compressed codecs can be estimates: keep enforcing the limit.
             check_duration(frames_done / info.sample_rate, max_duration_s)
             mixed = block if downmix is None else block @ downmix
-            sink.write(encoder.encode(float_to_int16(mixed)))
+            sink.write(encoder.encode(mixed if direct else float_to_int16(mixed)))
         if frames_done == 0:
             raise Unprocessable("The WAV file contains no audio frames.", code="no_audio")
         sink.write(encoder.flush())

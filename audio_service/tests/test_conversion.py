@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from audio_service.conversion import (
     ConversionResult,
@@ -302,3 +303,17 @@ def test_parse_mp3_frame_header() -> None:
     assert parse_mp3_frame_header(b"RIFF") is None
     assert parse_mp3_frame_header(bytes.fromhex("fffd90c4")) is None  # Layer II
     assert parse_mp3_frame_header(b"\xff\xfb") is None
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_16_bit_pcm_read_directly_encodes_like_the_float_path(
+    tmp_path: Path, channels: int
+) -> None:
+    samples = (np.random.default_rng(7).integers(-20000, 20000, (22050, channels))).astype(np.int16)
+    pcm16, as_float = tmp_path / "pcm16.wav", tmp_path / "float.wav"
+    sf.write(pcm16, samples, 22050, subtype="PCM_16")
+    sf.write(as_float, samples.astype(np.float32) / 32768.0, 22050, subtype="FLOAT")
+    direct, through_float = io.BytesIO(), io.BytesIO()
+    convert_wav_to_mp3(pcm16, direct)
+    convert_wav_to_mp3(as_float, through_float)
+    assert direct.getvalue() == through_float.getvalue()
