@@ -188,7 +188,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             _target(
                 target_id,
                 measure,
-                f"+{_fmt(peaks[label], 1)} MiB",
+                f"{peaks[label]:+.1f} MiB",
                 memory_goal,
                 peaks[label] <= MEMORY_TARGET_MIB,
             )
