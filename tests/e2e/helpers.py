@@ -1,7 +1,8 @@
 """Small helpers shared by the end-to-end tests.
 
 - audio: ``create_user``, ``tone_wav`` (a generated PCM WAV), ``upload_wav``, ``download``,
-  ``multipart_parts`` (to stream an upload by hand), ``decode_mp3``, ``dominant_frequency``;
+  ``multipart_parts`` (to stream an upload by hand); decoding and analysing MP3s is
+  ``audio_service.tests.wav_fixtures``'s;
 - quiz: ``post_quiz``, ``quiz_rows``, ``duplicate_upstream_ids``, ``use_fresh_id_pool`` (and
   ``skip_stored_upstream_ids``, the same plus a check against the database);
 - both: ``assert_problem``, ``instance_health``, ``wait_until``, ``table_counts``,
@@ -32,8 +33,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import numpy.typing as npt
-import soundfile as sf
 
 from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
 from devstack.ports import free_port
@@ -329,23 +328,6 @@ def multipart_parts(
     )
     tail = f"\r\n--{boundary}--\r\n".encode()
     return head.getvalue(), tail, f"multipart/form-data; boundary={boundary}"
-
-
-FloatArray = npt.NDArray[np.float64]
-
-
-def decode_mp3(data: bytes) -> tuple[FloatArray, int]:
-    """Mono float samples and the sample rate of an MP3 (libsndfile's mpg123 decoder)."""
-    samples, rate = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
-    mono: FloatArray = np.asarray(samples.mean(axis=1), dtype=np.float64)
-    return mono, int(rate)
-
-
-def dominant_frequency(samples: FloatArray, rate: int) -> float:
-    """The frequency (Hz) of the strongest bin of the windowed spectrum."""
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    spectrum[0] = 0.0
-    return float(np.argmax(spectrum)) * rate / len(samples)
 
 
 # --- private stacks --------------------------------------------------------------------------
