@@ -63,7 +63,7 @@ class Bench:
             if self._user is None:
                 with self.api() as api:
                     self._user = api.create_user()
-                    api.upload_ok(self._user, self.wav(2.0))
+                    api.upload(self._user, self.wav(2.0))
             return self._user
 
 

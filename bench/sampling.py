@@ -141,3 +141,11 @@ class CpuMeter:
         machine = (_machine_busy_seconds() - self._machine) / wall
         cores["other"] = max(0.0, machine - sum(cores.values()))
         return {name: round(value, 2) for name, value in cores.items()}
+
+
+def cores_cell(runs: list[dict[str, float]], *groups: str) -> str:
+    """ "a / b / … / other": the median cores of each group over ``runs``, for a table cell
+    (an empty group name shows 0: a process that has no part in that case)."""
+    return " / ".join(
+        f"{median([r.get(g, 0.0) for r in runs]) if g else 0.0:.2f}" for g in (*groups, "other")
+    )

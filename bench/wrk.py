@@ -11,17 +11,24 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from bench.sampling import CpuMeter, PidSource, process_tree
-from bench.stats import median
+from bench.model import Line, Panel, Table
+from bench.sampling import CpuMeter, PidSource, cores_cell, process_tree
+from bench.stats import median, paired
 from devstack.gateway import Gateway
 from devstack.ports import free_port
 
+if TYPE_CHECKING:
+    from bench.runner import Bench
+
 STATIC_TEMPLATE = Path(__file__).with_name("static_nginx.conf.template")
+_STATS = {"rps": ",.0f", "p50_ms": ".2f", "p99_ms": ".2f"}
 
 _DONE = """
 function done(summary, latency, requests)
@@ -119,58 +126,63 @@ def run_wrk(wrk: Path, case: Case, connections: int, seconds: float, scratch: Pa
     )
 
 
-def run_matrix(
-    wrk: Path,
-    cases: list[Case],
-    connections: tuple[int, ...],
-    repeats: int,
-    seconds: float,
-    groups: dict[str, PidSource],
-    scratch: Path,
-) -> list[WrkRun]:
+@dataclass
+class Matrix:
+    """wrk runs of several cases at several connection counts, ``repeats`` times."""
+
+    connections: list[int]
+    runs: list[WrkRun]
+
+    def of(self, case: str, conns: int) -> list[WrkRun]:
+        return [r for r in self.runs if r.case == case and r.connections == conns]
+
+    def median(self, case: str, conns: int, attr: str = "rps") -> float:
+        return median([float(getattr(r, attr)) for r in self.of(case, conns)])
+
+    def over(self, case: str, ceiling: str) -> dict[int, float]:
+        """req/s of ``case`` ÷ ``ceiling`` per connection count, paired repeat by repeat."""
+        return {
+            c: paired([r.rps for r in self.of(case, c)], [r.rps for r in self.of(ceiling, c)])
+            for c in self.connections
+        }
+
+    def cases(self) -> list[str]:
+        return list(dict.fromkeys(r.case for r in self.runs))
+
+    def table(self, serving: Callable[[str], tuple[str, str]]) -> Table:
+        """Medians per case and connection count; ``serving(case)`` names the CPU groups
+        (service, nginx) that serve it."""
+        rows = []
+        for case in self.cases():
+            for conns in self.connections:
+                stats = [f"{self.median(case, conns, a):{f}}" for a, f in _STATS.items()]
+                errors = str(sum(r.errors for r in self.of(case, conns)))
+                cores = [r.cores for r in self.of(case, conns)]
+                cell = cores_cell(cores, *serving(case), "postgres", "wrk")
+                rows.append([case, str(conns), *stats, errors, cell])
+        header = ["case", "connections", "req/s", "p50 ms", "p99 ms", "errors"]
+        return Table([*header, "cores: service / nginx / postgres / wrk / other"], rows)
+
+    def panel(self, title: str, log_y: bool = False) -> Panel:
+        xs = [float(c) for c in self.connections]
+        lines = [Line(k, xs, [self.median(k, c) for c in self.connections]) for k in self.cases()]
+        return Panel(title, "connections", "requests per second", lines, log_y)
+
+
+def measure(bench: Bench, cases: list[Case], **groups: PidSource) -> Matrix:
     """Every case at every connection count, ``repeats`` times, interleaved: cases compared
     with each other are measured side by side, repeat by repeat."""
     for case in cases:
         case.check()
-    runs = []
-    for _ in range(repeats):
-        for conns in connections:
+    scale, runs = bench.scale, []
+    for _ in range(scale.repeats):
+        for conns in scale.connections:
             for case in cases:
-                meter = CpuMeter(groups, children="wrk")
+                meter = CpuMeter(bench.system.cpu_groups(**groups), children="wrk")
                 meter.start()
-                run = run_wrk(wrk, case, conns, seconds, scratch)
+                run = run_wrk(bench.tools["wrk"], case, conns, scale.wrk_s, bench.scratch / "wrk")
                 runs.append(replace(run, cores=meter.stop()))
-    return runs
-
-
-def by_case(runs: list[WrkRun], case: str, conns: int) -> list[WrkRun]:
-    return [r for r in runs if r.case == case and r.connections == conns]
-
-
-def median_of(runs: list[WrkRun], case: str, conns: int, attr: str) -> float:
-    return median([float(getattr(r, attr)) for r in by_case(runs, case, conns)])
-
-
-TABLE_HEADER = ["case", "connections", "req/s", "p50 ms", "p99 ms", "errors"]
-TABLE_HEADER += ["cores: service / nginx / postgres / wrk / other"]
-
-
-def table_row(runs: list[WrkRun], case: str, conns: int, service: str, nginx: str) -> list[str]:
-    """A row of TABLE_HEADER: medians over the repeats; cores of the groups that serve it."""
-    chosen = by_case(runs, case, conns)
-    cores = [
-        median([r.cores.get(group, 0.0) for r in chosen]) if group else 0.0
-        for group in (service, nginx, "postgres", "wrk", "other")
-    ]
-    return [
-        case,
-        str(conns),
-        f"{median([r.rps for r in chosen]):,.0f}",
-        f"{median([r.p50_ms for r in chosen]):.2f}",
-        f"{median([r.p99_ms for r in chosen]):.2f}",
-        str(sum(r.errors for r in chosen)),
-        " / ".join(f"{value:.2f}" for value in cores),
-    ]
+    return Matrix(list(scale.connections), runs)
 
 
 def static_nginx(nginx: Path, workdir: Path, root: Path) -> Gateway:

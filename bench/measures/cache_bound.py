@@ -45,15 +45,15 @@ def run(bench: Bench) -> CacheBound:
     bound = documented_bound_s(conf)
     with bench.api() as api:
         user = api.create_user("bench-delete")
-        path = api.upload_ok(user, bench.wav(5.0)).path
+        path = api.upload(user, bench.wav(5.0)).path
         filled = time.perf_counter()
-        cache = [api.client.get(path).headers.get("x-cache-status", "-") for _ in range(2)]
-        deleted = api.client.delete(path, headers={"Authorization": f"Bearer {user.token}"})
+        cache = [api.get(path).headers.get("x-cache-status", "-") for _ in range(2)]
+        deleted = api.delete(path, headers={"Authorization": f"Bearer {user.token}"})
         deleted_at = time.perf_counter()
         served, gone = filled, None
         while gone is None and time.perf_counter() < deleted_at + bound + 15:
             sent = time.perf_counter()
-            if api.client.get(path).status_code == 404:
+            if api.get(path).status_code == 404:
                 gone = sent - deleted_at
             else:
                 served = sent

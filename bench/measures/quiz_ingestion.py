@@ -1,11 +1,11 @@
 """quiz.ingestion: ``POST /quiz {"questions_num": 100}`` with the emulator at 50 ms latency
-and 0 / 30 / 90 % duplicates, the rates interleaved within each repeat.
+and 0 / 30 / 90 % duplicates.
 
-Per request: upstream calls (the emulator's own counter), rounds and stored (the service's
-ingestion log line), and the wall time the client saw through the gateway. Emulator: quirks
-off (an item with an empty question is not stored and would cost a round that has nothing to
-do with duplicates), a pool of 10^8 ids (so 0 % really repeats nothing), and one priming
-request first, so there are served ids to repeat.
+The rates are interleaved within each repeat. Per request: upstream calls (the emulator's own
+counter), rounds and stored (the service's ingestion log line), and the wall time the client
+saw through the gateway. Emulator: quirks off (an item with an empty question is not stored
+and would cost a round that has nothing to do with duplicates), a pool of 10^8 ids (so 0 %
+really repeats nothing), and one priming request first, so there are served ids to repeat.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from bench.client import in_parallel
-from bench.model import Measure, Profile, Row, Section, Table, Target
+from bench.model import Measure, Profile, Row, Section, Table, Target, method
 from bench.stats import median
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ RATES = (0.0, 0.3, 0.9)
 POOL_SIZE = 100_000_000
 CALLS_AT_0 = Target("==", 1)
 ROUNDS_AT_30 = Target("<=", 3)
-WALL_OVER_ROUNDS = Target("<=", 1.5, "x")
+WALL = Target("<=", 1.5, "x")
 
 
 @dataclass
@@ -126,17 +126,10 @@ def summarise(data: Ingestion) -> Section:
             shown = f"{median(rounds):.0f} (max {top:.0f}){note}"
             what = f"fetch rounds, {QUESTIONS} questions at {pct} duplicates"
             rows.append(Row("rounds_30", what, checked(top), shown, ROUNDS_AT_30))
-        rows.append(
-            Row(
-                f"wall_{pct}",
-                f"wall ÷ (rounds x {LATENCY_MS:g} ms), {pct} duplicates",
-                checked(factor),
-                f"{factor:.2f}x ({wall_ms:.0f} ms, {median(rounds):.0f} rounds, "
-                f"{median(calls):.0f} calls; {measured:.2f}x of rounds x the measured upstream "
-                f"round trip){note}",
-                WALL_OVER_ROUNDS,
-            )
-        )
+        shown = f"{factor:.2f}x ({wall_ms:.0f} ms, {median(rounds):.0f} rounds, "
+        shown += f"{median(calls):.0f} calls; {measured:.2f}x of rounds x the measured upstream "
+        what = f"wall ÷ (rounds x {LATENCY_MS:g} ms), {pct} duplicates"
+        rows.append(Row(f"wall_{pct}", what, checked(factor), f"{shown}round trip){note}", WALL))
         stored = median([float(r.stored) for r in requests if r.stored is not None])
         ok = sum(r.status == 200 for r in requests)
         table.append([pct, f"{median(calls):.0f}", f"{median(rounds):.0f}", f"{wall_ms:.0f}"])
@@ -144,17 +137,10 @@ def summarise(data: Ingestion) -> Section:
     concurrent = "; ".join(f"{n} at once {ms:.1f} ms" for n, ms in data.concurrent_ms.items())
     header = ["duplicates", "upstream calls", "rounds", "wall ms", "wall ÷ (rounds x latency)"]
     header += ["wall ÷ (rounds x measured round trip)", "stored", "HTTP 200"]
-    return Section(
-        rows,
-        f"questions_num={QUESTIONS}, upstream latency {LATENCY_MS:g} ms. Upstream calls from "
-        "the emulator's counter; rounds and stored from the service's ingestion log line; wall "
-        "time as the client saw it through the gateway. Emulator: quirks off, a pool of 10^8 "
-        "ids (0 % really repeats nothing), primed with one request. One direct call of "
-        f"count={QUESTIONS} to the emulator takes {data.round_trip_ms:.1f} ms (latency plus "
-        f"the emulator's own work; {concurrent}): the target is judged against the configured "
-        "latency, the measured round trip is shown beside.",
-        [Table(header, table)],
-    )
+    text = f"{method(__doc__)} One direct call of count={QUESTIONS} to the emulator takes "
+    text += f"{data.round_trip_ms:.1f} ms (the latency plus the emulator's own work; {concurrent}):"
+    text += " the target is judged against the configured latency, the measured round trip is"
+    return Section(rows, f"{text} shown beside.", [Table(header, table)])
 
 
 def _profile(bench: Bench, data: Ingestion) -> None:
