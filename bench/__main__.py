@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -35,7 +36,8 @@ VAR = ROOT / "var" / "bench"
 
 
 def log(message: str) -> None:
-    print(message, flush=True)
+    sys.stdout.write(message + "\n")  # one write: a background measure logs too
+    sys.stdout.flush()
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -79,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_results:
         print(report.write(report.load(args.from_results), args.out or VAR).read_text())
         return 0
-    measures = registry.select(args.only)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     scale = SCALES[mode]
     if args.repeats:
         scale = dataclasses.replace(scale, repeats=args.repeats)
     try:
+        measures = registry.select(args.only)
         found = tools.require({"nginx", *(tool for m in measures for tool in m.tools)})
-    except tools.ToolError as exc:
+    except (ValueError, tools.ToolError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     if not args.no_profile and (py_spy := tools.find("py-spy")):
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     with running_system(scratch / "stack") as system:
         bench = Bench(system, scale, found, scratch, log, keep_wavs=args.keep_wavs)
         outcomes = run_all(bench, measures, profile="py-spy" in found)
-    command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
     duration = round(time.perf_counter() - started, 1)
     record = RunRecord(command, started_at, duration, mode, args.note, scale, environment, outcomes)
     report.save(record, VAR / "results.json")

@@ -3,7 +3,7 @@
 A measure's ``run`` returns its own dataclass of raw figures (every repeat); ``summarise``
 turns that into a ``Section``: summary ``Row``s (each with an optional ``Target``), detail
 tables and chart lines. The raw dataclasses are what the results file stores, so a report can
-always be regenerated from a recorded run (``python -m bench report``).
+always be regenerated from a recorded run (``python -m bench --from-results FILE``).
 """
 
 from __future__ import annotations

@@ -47,17 +47,9 @@ def summary(record: RunRecord, by_name: dict[str, Section]) -> list[str]:
     for outcome in record.outcomes:
         section = by_name.get(outcome.name)
         if section is None:
-            failed = not (outcome.error or "").startswith("skipped")
             error = outcome.error or "no data"
-            rows.append(
-                [
-                    outcome.name,
-                    BY_NAME[outcome.name].title,
-                    error,
-                    "",
-                    STATUS[None] if not failed else "**failed**",
-                ]
-            )
+            status = "-" if error.startswith("skipped") else "**failed**"
+            rows.append([outcome.name, BY_NAME[outcome.name].title, error, "", status])
         for row in section.rows if section else []:
             target = str(row.target) if row.target else "reported"
             rows.append([outcome.name, row.what, row.shown, target, STATUS[row.met]])
@@ -124,10 +116,7 @@ def chart(record: RunRecord, path: Path) -> None:
         else:
             ax.set_ylim(bottom=0)
         ax.legend(fontsize="small")
-    fig.suptitle(
-        f"{record.command}, {record.started_at}"
-        + ("" if record.mode == "full" else f" ({record.mode})")
-    )
+    fig.suptitle(f"python -m bench ({record.mode} run), {record.started_at}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -127,7 +127,9 @@ class System:
 
 
 @contextlib.contextmanager
-def running_system(workdir: Path) -> Iterator[System]:
+def running_system(workdir: Path, **env: str) -> Iterator[System]:
+    """The stack on fresh databases. ``env`` overrides settings: a measure comparing two
+    configurations (VBR, metrics off, another storage backend) starts a second one."""
     with _database("bench_quiz") as quiz_db, _database("bench_audio") as audio_db:
         stack = LocalStack(
             StackConfig(
@@ -144,6 +146,7 @@ def running_system(workdir: Path) -> Iterator[System]:
                     "AUDIO_TOKEN_SECRET": "bench-only-token-secret-0123456789",
                     "AUDIO_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
                     "AUDIO_MP3_QUALITY": str(MP3_QUALITY),
+                    **env,
                 },
                 nginx_workers=1,
             )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from bench import profiling, registry, report
+from bench import profiling, registry, report, tools
 from bench.model import Outcome, Row, RunRecord, Target
 
 RECORDED = Path(__file__).resolve().parents[1] / "bench" / "tests" / "quick_results.json"
@@ -166,3 +166,14 @@ def test_a_recorded_outcome_keeps_its_error_and_noise(record: RunRecord) -> None
 
 def _background(name: str) -> bool:
     return registry.BY_NAME[name].background
+
+
+def test_a_missing_tool_stops_the_run_with_the_command_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(tools.ToolError) as error:
+        tools.require({"wrk", "lame"})
+    assert str(error.value) == (
+        "missing: lame, wrk. Install with `make bench-tools` (apt-get install -y lame wrk)"
+    )

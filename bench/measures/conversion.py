@@ -74,7 +74,9 @@ def summarise(data: Conversion) -> Section:
         name, ratio = label(file.seconds), file.over_lame("e2e_s")
         lame, e2e = file.median("lame_s"), file.median("e2e_s")
         what = f"{name} WAV: end-to-end POST /record ÷ bare lame"
-        rows.append(Row(name, what, ratio, f"{ratio:.3f}x ({e2e:.2f} s vs {lame:.2f} s)", RATIO))
+        rows.append(
+            Row(name, what, ratio, f"{ratio:.3f}x (medians {e2e:.2f} s vs {lame:.2f} s)", RATIO)
+        )
         outside = median([p.e2e_s - p.convert_s - p.store_s for p in file.pairs])
         split = f"{file.median('convert_s'):.2f} / {file.median('store_s'):.3f} / {outside:.2f}"
         realtime = f"{file.seconds / lame:.1f} / {file.seconds / e2e:.1f}"
