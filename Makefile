@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench soak clean
+.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench bench-tools soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,9 +56,23 @@ up: ## Start the docker-compose stack (PostgreSQL, emulator, services, gateway o
 down: ## Stop the docker-compose stack (the database volume is kept)
 	$(COMPOSE) down
 
-bench: $(INSTALLED) ## Benchmarks: writes bench/results/latest.{json,md,png}
+# The Debian packages the benchmarks run (command:package): installed here when missing, never
+# by the benchmark itself, which stops with this target's name when one is still missing.
+BENCH_TOOLS := lame:lame wrk:wrk nginx:nginx-light
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench-tools: ## Install the benchmarks' Debian packages (lame, wrk, nginx) when missing
+	@missing=""; for pair in $(BENCH_TOOLS); do \
+	    command -v $${pair%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing$$missing"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends$$missing; \
+	fi
+
+bench: $(INSTALLED) bench-tools ## Benchmarks (BENCH_ARGS=--quick etc.): bench/results/latest.md, .png
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 soak: $(INSTALLED) ## The long mixed-load test (not in CI)
 	$(BIN)/pytest -m soak -p no:cacheprovider tests/soak
