@@ -24,6 +24,7 @@ pytestmark = pytest.mark.browser
 # Slow enough that Chromium reports the upload in many steps (it fires progress events about
 # every 50 ms), fast enough to keep the test short: a 30 s, 16 kHz tone (0.9 MiB) takes ~2 s.
 UPLOAD_THROUGHPUT_BYTES_S = 512 * 1024
+PAGE_SIZE = 20  # records the page lists at a time
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_upload_play_seek_download_delete(
     finally:
         throttle_uploads(page, -1)
     assert state == "done", status
-    assert status.startswith("Converted to a 30.0 s MP3"), status
+    assert re.fullmatch(r"Converted to MP3: 30\.0 s, \d+ KB \(from WAV PCM 16-bit\)\.", status)
 
     steps = [v["value"] for v in page.progress_values() if v["label"] == f"Upload of {name}"]
     size = wav.stat().st_size
@@ -312,7 +313,13 @@ def test_signed_in_across_reloads_until_signing_out(
     # The token is shown once, with a copy button; "I have saved it" hides it for good.
     assert page.find("#token-value").get_attribute("value") == token
     page.find("#copy-token").click()
-    page.wait(lambda d: page.text_of("#copy-status") != "")
+    page.wait(lambda d: page.text_of("#copy-status") == "Copied to the clipboard.")
+    # Reading the clipboard back needs a permission a person would grant when asked.
+    page.driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": page.origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    assert page.js("return navigator.clipboard.readText()") == token
     page.dismiss_token()
     song = f"{unique('kept')}.wav"
     page.choose_files(write_wav(tmp_path, song, 1.0))
@@ -342,3 +349,22 @@ def test_signed_in_across_reloads_until_signing_out(
     page.find("#sign-in-form button[type=submit]").click()
     page.visible("#account-bar")
     page.record_item(song)
+
+
+def test_a_long_list_shows_more_on_request(
+    page: Page, api: httpx.Client, expect_missing_peaks: None
+) -> None:
+    user_id, token = sign_up(page)
+    auth = {"user_id": str(user_id), "token": token}
+    names = [f"clip-{i:02d}.wav" for i in range(PAGE_SIZE + 2)]
+    for number, name in enumerate(names):
+        wav = tone_wav(200 + 10 * number, 0.2)
+        response = api.post("/record", data=auth, files={"file": (name, wav, "audio/wav")})
+        assert response.status_code == 201, response.text
+    page.open()
+    newest_first = names[::-1]
+    page.wait(lambda d: page.record_titles() == newest_first[:PAGE_SIZE])
+    assert page.text_of("#records-count") == f"{len(names)} records"
+    page.find("#records-more").click()
+    page.wait(lambda d: page.record_titles() == newest_first)
+    assert not page.find("#records-more").is_displayed()

@@ -17,10 +17,10 @@ export function onUploaded(listener) {
 
 function describeRecord(record) {
   const input = record.input || {};
-  const parts = [`${duration(record.duration_s)} MP3`];
+  const parts = [duration(record.duration_s)];
   if (record.output && record.output.size_bytes) parts.push(bytes(record.output.size_bytes));
-  const source = input.codec ? ` from ${input.container || "WAV"} ${codecText(input.codec)}` : "";
-  return `Converted to a ${parts.join(", ")}${source}.`;
+  const source = input.codec ? ` (from ${input.container || "WAV"} ${codecText(input.codec)})` : "";
+  return `Converted to MP3: ${parts.join(", ")}${source}.`;
 }
 
 function setRow(row, state, message) {

@@ -17,7 +17,7 @@ import {
   fill,
   fromTemplate,
 } from "./dom.5bf9c47b90.js";
-import { onUploaded } from "./upload.45232b3a1f.js";
+import { onUploaded } from "./upload.86a0cca6bf.js";
 import { drawWaveform, loadPeaks } from "./waveform.5bc7ca2933.js";
 
 const PAGE_SIZE = 20;

@@ -3,7 +3,7 @@
 // While recording, a level meter and the elapsed time (counted in recorded samples).
 
 import { announce, byId, clock } from "./dom.5bf9c47b90.js";
-import { enqueueUploads } from "./upload.45232b3a1f.js";
+import { enqueueUploads } from "./upload.86a0cca6bf.js";
 import { encodeWav } from "./wav.3a0db99a1d.js";
 
 const WORKLET_URL = new URL("./recorder-worklet.f1b36c20f9.js", import.meta.url);

@@ -3,9 +3,9 @@
 
 import { initAccount, onAccountChange } from "./account.9cd36052d3.js";
 import { initQuiz } from "./quiz.e677acc7de.js";
-import { cancelRecording, initRecorder } from "./recorder.97a5f18f19.js";
-import { initRecords } from "./records.73f1eb9914.js";
-import { initUploads } from "./upload.45232b3a1f.js";
+import { cancelRecording, initRecorder } from "./recorder.a84750de52.js";
+import { initRecords } from "./records.d53b82892f.js";
+import { initUploads } from "./upload.86a0cca6bf.js";
 
 initAccount();
 initUploads();
