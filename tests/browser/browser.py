@@ -140,7 +140,9 @@ class BrowserLog:
 
     def check(self, expected_errors: set[HttpError]) -> None:
         assert self.requests, "the performance log recorded no request at all"
-        assert self.foreign_requests() == [], "requests left the page's origin"
-        assert self.console_errors() == [], "the browser console has errors"
+        foreign = self.foreign_requests()
+        assert foreign == [], f"requests left the page's origin: {foreign}"
+        errors = self.console_errors()
+        assert errors == [], f"the browser console has errors: {errors}"
         unexpected = [error for error in self.http_errors() if error not in expected_errors]
-        assert unexpected == [], "HTTP errors the test did not expect"
+        assert unexpected == [], f"HTTP errors the test did not expect: {unexpected}"

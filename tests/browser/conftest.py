@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.gateway import NGINX_INSTALL_HINT, REPO_ROOT, nginx_binary
-from devstack.ports import free_port
-from devstack.stack import LocalStack, StackConfig
+from devstack.gateway import REPO_ROOT
+from devstack.stack import LocalStack
 from shared.testing import temporary_database, unavailable
 from tests.browser.browser import (
     CHROMEDRIVER,
@@ -31,6 +30,7 @@ from tests.browser.browser import (
     start_chromium,
 )
 from tests.browser.pages import Page
+from tests.e2e.helpers import private_stack
 
 ARTIFACTS = REPO_ROOT / "var" / "browser"
 BROWSER_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -46,36 +46,19 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 async def web_stack() -> AsyncIterator[LocalStack]:
-    if nginx_binary() is None:
-        unavailable(f"nginx is needed for the browser tests: {NGINX_INSTALL_HINT}")
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         unavailable(f"Chromium is needed for the browser tests: {CHROMIUM_INSTALL_HINT}")
-    workdir = Path(tempfile.mkdtemp(prefix="browser-stack-"))
     async with AsyncExitStack() as exit_stack:
         quiz_url = await exit_stack.enter_async_context(temporary_database("web_quiz"))
         audio_url = await exit_stack.enter_async_context(temporary_database("web_audio"))
-        stack = LocalStack(
-            StackConfig(
-                workdir=workdir,
-                gateway_port=free_port(),
-                quiz_ports=[free_port()],
-                audio_ports=[free_port()],
-                emulator_port=free_port(),
-                env={
-                    "QUIZ_DATABASE_URL": quiz_url,
-                    "AUDIO_DATABASE_URL": audio_url,
-                    "AUDIO_MAX_UPLOAD_BYTES": str(BROWSER_MAX_UPLOAD_BYTES),
-                    "AUDIO_TOKEN_SECRET": "browser-tests-secret-not-for-production",
-                },
-            )
-        )
-        stack.start()
-        try:
+        env = {
+            "QUIZ_DATABASE_URL": quiz_url,
+            "AUDIO_DATABASE_URL": audio_url,
+            "AUDIO_MAX_UPLOAD_BYTES": str(BROWSER_MAX_UPLOAD_BYTES),
+            "AUDIO_TOKEN_SECRET": "browser-tests-secret-not-for-production",
+        }
+        with private_stack("browser", env) as stack:
             yield stack
-        finally:
-            stack.stop()
-            if os.environ.get("KEEP_E2E_LOGS") != "1":
-                shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -63,8 +63,11 @@ class Page:
     def reset(self) -> None:
         """A blank start: the origin's storage cleared (signed out), desktop viewport."""
         self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-        self.driver.get(f"{self.origin}/health")
-        self.driver.execute_script("localStorage.clear(); sessionStorage.clear();")
+        self.driver.get("about:blank")
+        self.driver.execute_cdp_cmd(
+            "Storage.clearDataForOrigin",
+            {"origin": self.origin, "storageTypes": "local_storage,session_storage"},
+        )
 
     def open(self) -> None:
         self.driver.get(f"{self.origin}/")
