@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench bench-tools soak clean
+.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench bench-tools soak clean web-assets
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ static: $(INSTALLED) ## docker-compose config, hadolint, nginx -t on the gateway
 
 pytest: $(INSTALLED) ## The test suite (real PostgreSQL from TEST_DATABASE_URL, real nginx)
 	$(BIN)/pytest
+
+web-assets: $(INSTALLED) ## Name the page's files after their content (run after editing web/)
+	$(PY) -m devstack.web_assets
 
 fmt: $(INSTALLED) ## Format and autofix
 	$(BIN)/ruff format .

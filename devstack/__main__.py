@@ -62,8 +62,9 @@ def run() -> int:
     quiz, audio = stack.service_url("quiz-0"), stack.service_url("audio-0")
     if stack.gateway is not None:
         print(
-            f"gateway: {stack.gateway_url}  (quiz docs {stack.gateway_url}/services/quiz/docs, "
-            f"audio docs {stack.gateway_url}/services/audio/docs); Ctrl-C stops everything",
+            f"open {stack.gateway_url}/ in a browser (API docs: "
+            f"{stack.gateway_url}/services/quiz/docs and {stack.gateway_url}/services/audio/docs)"
+            "; Ctrl-C stops everything",
             file=sys.stderr,
         )
     else:

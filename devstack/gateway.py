@@ -31,12 +31,15 @@ from devstack.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
+# The page's static files; compose mounts the same directory into the gateway container.
+WEB_ROOT = REPO_ROOT / "web"
 TEMPLATE_VARIABLES = (
     "GATEWAY_LISTEN",
     "QUIZ_SERVERS",
     "AUDIO_SERVERS",
     "GATEWAY_MAX_BODY_SIZE",
     "GATEWAY_CACHE_DIR",
+    "GATEWAY_WEB_ROOT",
 )
 # AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
 DEFAULT_MAX_BODY_SIZE = "257m"
@@ -140,8 +143,13 @@ class Gateway:
         template: Path = TEMPLATE_PATH,
     ) -> None:
         self.workdir = workdir.resolve()
-        # The download cache lives in the work dir unless the caller says otherwise.
-        self.values = {"GATEWAY_CACHE_DIR": str(self.workdir / "cache"), **values}
+        # The download cache lives in the work dir and the page comes from the repository's
+        # web/, unless the caller says otherwise.
+        self.values = {
+            "GATEWAY_CACHE_DIR": str(self.workdir / "cache"),
+            "GATEWAY_WEB_ROOT": str(WEB_ROOT),
+            **values,
+        }
         self.worker_processes = worker_processes
         self.error_log_level = error_log_level
         self.template = template

@@ -32,6 +32,7 @@ from devstack.gateway import (
     NGINX_INSTALL_HINT,
     REPO_ROOT,
     TEMPLATE_PATH,
+    WEB_ROOT,
     Gateway,
     GatewayError,
     TemplateError,
@@ -267,6 +268,17 @@ def parse_size(size: str) -> int:
     return int(match[1]) * _UNITS[match[2].lower()]
 
 
+def page_mount_problems(gateway: dict[str, Any], environment: dict[str, str]) -> list[str]:
+    """The page (web/) is mounted where GATEWAY_WEB_ROOT says nginx finds it."""
+    root = environment.get("GATEWAY_WEB_ROOT")
+    if root is None:
+        return ["the gateway environment does not set GATEWAY_WEB_ROOT"]
+    mounted = {v.get("target"): Path(v.get("source", "")) for v in gateway.get("volumes", [])}
+    if mounted.get(root) != WEB_ROOT:
+        return [f"the gateway does not mount {WEB_ROOT} at GATEWAY_WEB_ROOT ({root})"]
+    return []
+
+
 def check_gateway(model: dict[str, Any]) -> str:
     services = model["services"]
     gateway = services.get("gateway")
@@ -307,6 +319,7 @@ def check_gateway(model: dict[str, Any]) -> str:
         problems.append(f"the gateway listens on {listen_port} but publishes {published}")
     if "GATEWAY_CACHE_DIR" not in environment:
         problems.append("the gateway environment does not set GATEWAY_CACHE_DIR")
+    problems += page_mount_problems(gateway, environment)
     if problems:
         raise CheckFailed("\n".join(problems))
 

@@ -162,7 +162,7 @@ def test_bare_service_prefix_redirects_to_swagger(client: httpx.Client, service:
 
 
 @pytest.mark.parametrize(
-    "url", ["/", "/nowhere", "/quizzes", "/records", "/services", "/services/other/docs"]
+    "url", ["/nowhere", "/quizzes", "/records", "/services", "/services/other/docs"]
 )
 def test_unknown_path_is_a_problem_404(client: httpx.Client, url: str) -> None:
     assert_problem(client.get(url), 404, "not-found")
