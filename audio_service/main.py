@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
-from audio_service.api import build_router
-from audio_service.runtime import audio_lifespan
+from audio_service import api
+from audio_service.resources import open_resources
 from audio_service.settings import AudioSettings
 from shared.app import create_service_app
+from shared.body_limit import BodyLimits
 
 DESCRIPTION = """\
 Users upload WAV files; the service converts them to MP3, stores them in its database and
@@ -31,6 +34,8 @@ def create_app(settings: AudioSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         settings=settings,
-        routers=[build_router(settings)],
-        lifespan_hook=audio_lifespan,
+        routers=[api.router],
+        open_resources=partial(open_resources, settings),
+        body_limits=BodyLimits(routes={("POST", "/record"): api.upload_body_limit(settings)}),
+        openapi_edits=[api.document_settings(settings)],
     )

@@ -11,7 +11,7 @@ from fastapi import UploadFile
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from audio_service.filenames import download_filename
-from audio_service.models import NAME_MAX_LENGTH, Record
+from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, Record
 from audio_service.wav_probe import format_tag_label
 
 # Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
@@ -131,17 +131,12 @@ class RecordOut(BaseModel):
             original_filename=record.original_filename,
             duration_s=record.duration_s,
             created_at=record.created_at,
-            input=InputAudio(
-                container=record.input_container,
-                codec=record.input_codec,
-                format_tag=record.input_format_tag,
-                format=format_tag_label(record.input_format_tag),
-                subformat_tag=record.input_subformat_tag,
-                sample_rate=record.input_sample_rate,
-                channels=record.input_channels,
-                bit_depth=record.input_bit_depth,
-                frames=record.input_frames,
-                size_bytes=record.input_size,
+            input=InputAudio.model_validate(
+                {
+                    **{name: getattr(record, f"input_{name}") for name in INPUT_FIELDS},
+                    "format": format_tag_label(record.input_format_tag),
+                    "size_bytes": record.input_size,
+                }
             ),
             output=OutputAudio(
                 sample_rate=record.sample_rate,

@@ -25,7 +25,7 @@ from bench.cpu import PidSource, own_process, process_tree, processes_named
 from bench.memory import idle_rss
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
-from shared.testing import admin_database_url, temporary_database
+from testkit.postgres import admin_database_url, temporary_database
 
 GIB = 1024**3
 DEFAULT_BITRATE_KBPS = 128
@@ -39,7 +39,7 @@ class AudioEncoding:
 
 @contextlib.contextmanager
 def postgres_database(prefix: str) -> Iterator[str]:
-    """``shared.testing.temporary_database`` driven from synchronous code."""
+    """``testkit.postgres.temporary_database`` driven from synchronous code."""
     with asyncio.Runner() as runner:
         manager = temporary_database(prefix)
         url = runner.run(manager.__aenter__())

@@ -1,19 +1,22 @@
-"""Builds a service's FastAPI app: lifespan-owned database, problem errors, request context."""
+"""Builds a service's FastAPI app: lifespan resources, errors, body limits, request context."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
 from shared import health
+from shared.body_limit import BodyLimitMiddleware, BodyLimits
 from shared.db import Database
-from shared.problems import install_problem_handlers, problem_responses, register_problem_schema
+from shared.openapi import SchemaEdit, install_openapi
+from shared.problems import install_problem_handlers, problem_responses
 from shared.request_context import RequestContextMiddleware
+from shared.resources import ServiceResources
 from shared.settings import ServiceSettings
 
-LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+OpenResources = Callable[[Database], AbstractAsyncContextManager[ServiceResources]]
 
 
 def create_service_app(
@@ -24,21 +27,20 @@ def create_service_app(
     version: str,
     settings: ServiceSettings,
     routers: Iterable[APIRouter],
-    lifespan_hook: LifespanHook | None = None,
+    open_resources: OpenResources,
+    body_limits: BodyLimits | None = None,
+    openapi_edits: Sequence[SchemaEdit] = (),
 ) -> FastAPI:
-    """``lifespan_hook`` opens what the service adds (HTTP clients, pools) after the database."""
+    """``open_resources(database)`` opens what the service needs besides its database
+    (HTTP clients, worker pools, staging) and yields its resources object."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings, application_name=name)
-        app.state.settings = settings
-        app.state.database = database
         try:
-            if lifespan_hook is None:
+            async with open_resources(database) as resources:
+                app.state.resources = resources
                 yield
-            else:
-                async with lifespan_hook(app):
-                    yield
         finally:
             await database.dispose()
 
@@ -50,7 +52,9 @@ def create_service_app(
         responses=problem_responses(500),
     )
     install_problem_handlers(app)
-    register_problem_schema(app)
+    install_openapi(app, openapi_edits)
+    # Starlette runs the middleware added last first: the request context wraps everything.
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits())
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     for router in routers:

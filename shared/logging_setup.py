@@ -8,14 +8,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.request_id import current_request_id
+
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        # Imported late: request_context imports problems, which must not import logging setup.
-        from shared.request_context import current_request_id
-
         record.request_id = current_request_id()
         return True
 

@@ -10,25 +10,19 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import internal_error_body
+from shared.problems import PROBLEM_MEDIA_TYPE, internal_error_body
+from shared.request_id import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _VALID_PREFIX = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
-
 access_log = logging.getLogger("access")
 error_log = logging.getLogger("errors")
-
-
-def current_request_id() -> str:
-    return request_id_var.get()
 
 
 def _incoming_request_id(headers: Headers) -> str:
@@ -75,13 +69,13 @@ class RequestContextMiddleware:
             if status:
                 raise  # headers are gone already; let the server drop the connection
             status = 500
-            body = internal_error_body(request_id, scope["path"])
+            body = internal_error_body(scope["path"])
             await send_with_id(
                 {
                     "type": "http.response.start",
                     "status": 500,
                     "headers": [
-                        (b"content-type", b"application/problem+json"),
+                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                         (b"content-length", str(len(body)).encode()),
                     ],
                 }

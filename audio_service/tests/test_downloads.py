@@ -11,14 +11,15 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audio_service.filenames import content_disposition, download_filename, sanitize_filename
 from audio_service.models import RecordChunk
 from audio_service.service import RecordVanished
-from audio_service.tests.conftest import TEST_CHUNK_BYTES, AudioUser, upload
-from audio_service.tests.wav_fixtures import write_tone_wav
+from audio_service.tests.conftest import TEST_CHUNK_BYTES
+from testkit.audio import AudioUser, upload
+from testkit.wav import write_tone_wav
 
 
 @pytest.fixture
@@ -63,12 +64,12 @@ async def test_full_download_headers_and_bytes(
 
 
 async def test_a_record_deleted_mid_download_cuts_the_stream_short(
-    client: httpx.AsyncClient, record: dict[str, Any], app: FastAPI
+    client: httpx.AsyncClient, record: dict[str, Any], db_engine: AsyncEngine
 ) -> None:
     # The headers (with the full Content-Length) are gone when the loss is noticed: the only
     # honest signal left is to abort, so the client sees a truncated body, not a short file.
-    async with app.state.database.sessionmaker() as session, session.begin():
-        await session.execute(
+    async with db_engine.begin() as connection:
+        await connection.execute(
             delete(RecordChunk).where(
                 RecordChunk.record_id == uuid.UUID(record["record_id"]), RecordChunk.seq == 1
             )

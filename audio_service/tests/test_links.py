@@ -11,11 +11,9 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from audio_service.links import request_base_url, valid_host
-from audio_service.main import create_app
-from audio_service.models import Base
 from audio_service.settings import AudioSettings
-from audio_service.tests.conftest import AudioUser, create_user, make_settings, upload
-from shared.testing import running_app, truncate_all
+from audio_service.tests.conftest import ClientFactory
+from testkit.audio import AudioUser, bearer_header, create_user, upload
 
 
 def _request(headers: dict[str, str], scheme: str = "http") -> Request:
@@ -120,27 +118,19 @@ async def test_link_uses_the_host_header_without_a_gateway(
 
 
 async def test_public_base_url_wins_over_headers(
-    database_url: str, tmp_path: Path, tone_wav: Path
+    make_client: ClientFactory, tone_wav: Path
 ) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, public_base_url="https://media.example.org/audio/")
-    )
-    async with running_app(app) as client:
-        try:
-            user = await create_user(client, "Linked")
-            response = await upload(
-                client, user, tone_wav, headers={"X-Forwarded-Host": "other.example.com"}
-            )
-            body = response.json()
-            assert body["url"] == (
-                f"https://media.example.org/audio/record?id={body['record_id']}&user={user.user_id}"
-            )
-            listed = await client.get(
-                f"/user/{user.user_id}/records", headers={"Authorization": f"Bearer {user.token}"}
-            )
-            assert listed.json()["items"][0]["url"] == body["url"]
-        finally:
-            await truncate_all(app.state.database.engine, Base.metadata)
+    async with make_client(public_base_url="https://media.example.org/audio/") as client:
+        user = await create_user(client, "Linked")
+        response = await upload(
+            client, user, tone_wav, headers={"X-Forwarded-Host": "other.example.com"}
+        )
+        body = response.json()
+        assert body["url"] == (
+            f"https://media.example.org/audio/record?id={body['record_id']}&user={user.user_id}"
+        )
+        listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
+        assert listed.json()["items"][0]["url"] == body["url"]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,8 @@ from quiz_service.tests.emulator import Emulator, start_emulator
 from quiz_service.tests.support import ClientFactory, quiz_settings
 from shared.db import async_url
 from shared.migrations import upgrade_database
-from shared.testing import running_app, temporary_database, truncate_all
+from testkit.apps import running_app
+from testkit.postgres import temporary_database, truncate_all
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 

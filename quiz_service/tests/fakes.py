@@ -11,17 +11,10 @@ from typing import Any
 
 import httpx
 
-from shared.testing import recorded_jservice_sample
-
 UPSTREAM_URL = "http://jservice.test/api/random"
 
 
-def load_sample() -> list[dict[str, Any]]:
-    """70 items exactly as the real jservice returned them."""
-    return recorded_jservice_sample()
-
-
-# One item of jservice's documented shape, so the fakes need no recorded data.
+# One item of jservice's documented shape.
 _TEMPLATE: dict[str, Any] = {
     "id": 1,
     "answer": "an answer",
@@ -44,7 +37,7 @@ _TEMPLATE: dict[str, Any] = {
 
 
 def clue(clue_id: int, **overrides: Any) -> dict[str, Any]:
-    """A jservice item of the real shape (the first sample item) with a new id and text."""
+    """A jservice item of the real shape with a new id and text."""
     item = copy.deepcopy(_TEMPLATE)
     item.update(id=clue_id, question=f"Question number {clue_id}", answer=f"answer {clue_id}")
     item.update(overrides)

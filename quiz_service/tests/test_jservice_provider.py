@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues, load_sample
+from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues
 from quiz_service.upstream import (
     FetchContext,
     UpstreamExhausted,
@@ -24,6 +24,7 @@ from quiz_service.upstream import (
 )
 from quiz_service.upstream.jservice import JServiceProvider
 from quiz_service.upstream.retry import RetryPolicy, parse_retry_after
+from testkit.jservice import jservice_items
 
 POLICY = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.02)
 
@@ -47,21 +48,22 @@ def sent_counts(route: respx.Route) -> list[str]:
     return [call.request.url.params["count"] for call in route.calls]
 
 
-async def test_real_sample_is_parsed_and_empty_questions_skipped(
+async def test_items_of_the_real_shape_are_parsed_and_blank_questions_skipped(
     provider: JServiceProvider, upstream: respx.MockRouter
 ) -> None:
-    sample = load_sample()
+    sample = jservice_items()
     route = upstream.get(UPSTREAM_URL).respond(200, json=sample)
     batch = await provider.fetch(100, ctx := context())
     assert sent_counts(route) == ["100"]
     assert ctx.calls == 1
-    empty = [item for item in sample if not item["question"]]
-    assert batch.blank == len(empty) == 7
-    assert len(batch.questions) == len(sample) - len(empty)
+    # Emptied clues (a stale answer, no question) and a question of only "=".
+    blank = [item for item in sample if item["question"] in ("", "=")]
+    assert batch.blank == len(blank) == 5
+    assert len(batch.questions) == len(sample) - len(blank)
     assert batch.invalid == 0
     by_id = {q.upstream_id: q for q in batch.questions}
     escaped = [q for q in batch.questions if "\\'" in q.raw_answer]
-    assert escaped, "the sample has backslash-escaped answers"
+    assert escaped, "the items have backslash-escaped answers"
     for question in escaped:
         assert "\\'" not in question.answer
     html = [q for q in batch.questions if "<i>" in q.raw_answer]
@@ -70,9 +72,9 @@ async def test_real_sample_is_parsed_and_empty_questions_skipped(
         assert "<i>" not in question.answer
     first = by_id[str(sample[0]["id"])]
     assert first.raw == sample[0]
-    assert first.created_at == datetime(2014, 2, 11, 22, 47, 18, 829000, tzinfo=UTC)
-    assert first.airdate == date(1985, 2, 8)
-    assert first.category == "baseball"
+    assert first.created_at == datetime(2014, 2, 11, 22, 47, 19, 100000, tzinfo=UTC)
+    assert first.airdate == date(1985, 1, 10)
+    assert first.category == "lighthouses"
     assert first.value == 100
 
 

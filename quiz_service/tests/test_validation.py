@@ -10,14 +10,11 @@ import respx
 
 from quiz_service.tests.fakes import UPSTREAM_URL, clues
 from quiz_service.tests.support import ClientFactory
+from testkit.problems import assert_problem
 
 
 def assert_422(response: httpx.Response, field: str, error_type: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == 422
-    assert body["title"] == "Validation Error"
+    body = assert_problem(response, 422, slug="validation-error")
     assert (field, error_type) in {(e["field"], e["type"]) for e in body["errors"]}, body
     assert field in body["detail"]
 

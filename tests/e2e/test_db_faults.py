@@ -33,18 +33,15 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from testkit.audio import AudioUser, create_user, upload
+from testkit.problems import PROBLEM_JSON, assert_problem
+from testkit.wav import tone_wav
 from tests.e2e.helpers import (
-    PROBLEM_JSON,
-    AudioUser,
-    assert_problem,
-    create_user,
     download,
     post_quiz,
     private_stack,
     sha256_hex,
     status_of,
-    tone_wav,
-    upload_wav,
     wait_until,
 )
 from tests.e2e.pgcluster import ClusterError, PgCluster, postgres_bin_dir, throwaway_cluster
@@ -154,7 +151,7 @@ def _senders(
         "questions": lambda c: c.get("/quiz/questions", params={"limit": 5}),
         "user": lambda c: c.post("/user", json={"name": f"db-{uuid.uuid4().hex[:12]}"}),
         "download": lambda c: download(c, record_id, user.user_id),
-        "upload": lambda c: upload_wav(c, user, wav, "outage.wav"),
+        "upload": lambda c: upload(c, user, wav, filename="outage.wav"),
     }
 
 
@@ -192,8 +189,8 @@ async def existing(db_stack: LocalStack) -> Existing:
     async with httpx.AsyncClient(base_url=db_stack.gateway_url, timeout=30) as client:
         assert await _ready_statuses(client) == {"quiz": 200, "audio": 200}
         user = await create_user(client)
-        wav = tone_wav(440.0, 0.5)
-        uploaded = await upload_wav(client, user, wav, "before.wav")
+        wav = tone_wav(440.0, 0.5, sample_rate=16_000)
+        uploaded = await upload(client, user, wav, filename="before.wav")
         assert uploaded.status_code == 201, uploaded.text
         record = uploaded.json()
         first = await post_quiz(client, 2)

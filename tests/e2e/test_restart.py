@@ -33,11 +33,11 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
-from shared.testing import temporary_database
+from testkit.audio import AudioUser, create_user, upload
+from testkit.postgres import temporary_database
+from testkit.wav import tone_wav
 from tests.e2e.db_snapshot import diff, snapshot
 from tests.e2e.helpers import (
-    AudioUser,
-    create_user,
     download,
     fetch,
     multipart_parts,
@@ -45,9 +45,7 @@ from tests.e2e.helpers import (
     private_stack,
     sha256_hex,
     table_counts,
-    tone_wav,
     upload_auth,
-    upload_wav,
 )
 
 pytestmark = pytest.mark.e2e
@@ -174,7 +172,7 @@ async def test_sigterm_and_restart_lose_nothing(
     for index, (frequency, duration, rate, channels) in enumerate(variants * 2):
         user = users[index % 2]
         wav = tone_wav(frequency, duration, sample_rate=rate, channels=channels)
-        response = await upload_wav(client, user, wav, f"durable-{index}.wav")
+        response = await upload(client, user, wav, filename=f"durable-{index}.wav")
         assert response.status_code == 201, response.text
         body = response.json()
         got = await download(client, str(body["record_id"]), user.user_id)
@@ -200,7 +198,8 @@ async def test_sigterm_and_restart_lose_nothing(
     for url, before in snapshots_before.items():
         assert diff(before, await snapshot(url)) == []
     # The users' tokens survived too.
-    again = await upload_wav(client, users[0], tone_wav(300.0, 0.2), "after-restart.wav")
+    wav = tone_wav(300.0, 0.2, sample_rate=16_000)
+    again = await upload(client, users[0], wav, filename="after-restart.wav")
     assert again.status_code == 201, again.text
     assert leftover_files(temp_roots) == []
     assert len(staging_dirs(temp_roots)) == 1, staging_dirs(temp_roots)  # the new process's
@@ -241,12 +240,12 @@ async def _sigterm_mid_upload(
     """Streams ``wav`` slowly to audio-0 and sends SIGTERM while the body is still arriving;
     returns how the upload ended and how long the process took to exit after the signal."""
     halfway = asyncio.Event()
-    upload = asyncio.create_task(_slow_upload(client, user, wav, halfway))
+    pending = asyncio.create_task(_slow_upload(client, user, wav, halfway))
     await asyncio.wait_for(halfway.wait(), timeout=30)
-    assert not upload.done(), "the upload finished before the signal"
+    assert not pending.done(), "the upload finished before the signal"
     signalled_at = time.monotonic()
     stack.processes["audio-0"].send_signal(signal.SIGTERM)
-    outcome = await asyncio.wait_for(upload, timeout=60)
+    outcome = await asyncio.wait_for(pending, timeout=60)
     problem = await asyncio.to_thread(graceful_stop, stack, "audio-0")
     assert problem is None, problem
     return outcome, time.monotonic() - signalled_at
@@ -260,7 +259,7 @@ async def test_sigterm_during_upload_completes_or_fails_cleanly(
     audio_url = env["AUDIO_DATABASE_URL"]
     user = await create_user(client)
     # 40 s of 16 kHz mono: 1.25 MB, more than Starlette keeps in memory (spooled to disk).
-    wav = tone_wav(350.0, 40.0)
+    wav = tone_wav(350.0, 40.0, sample_rate=16_000)
     # Round 1 with the running process's (default, 30 s) graceful period; round 2 with 1 s,
     # shorter than the rest of the body takes to arrive, so uvicorn cancels the request.
     periods = [env.get("AUDIO_GRACEFUL_SHUTDOWN_S"), "1"]

@@ -21,12 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
-from audio_service.tests.wav_fixtures import unsupported_codec_wav
 from devstack.gateway import Gateway
 from devstack.ports import free_port
 from devstack.stack import LocalStack
+from shared.errors import PROBLEM_TYPES
+from testkit.audio import create_user
+from testkit.wav import tone_wav, unsupported_codec_wav
 from tests.e2e import db_snapshot
-from tests.e2e.helpers import create_user, tone_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -358,8 +359,8 @@ async def test_oversized_upload_is_cut_off_by_the_gateway(
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
     assert body == {
-        "type": "https://problems.quiz-audio.dev/payload-too-large",
-        "title": "Payload Too Large",
+        "type": PROBLEM_TYPES[413].uri,
+        "title": PROBLEM_TYPES[413].title,
         "status": 413,
         "detail": "The request body is larger than the gateway accepts.",
         "request_id": too_big,

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from testkit.problems import assert_problem
 from tests.e2e.helpers import (
-    assert_problem,
     duplicate_upstream_ids,
     fetch,
     instance_health,
