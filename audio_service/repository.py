@@ -1,4 +1,4 @@
-"""All SQL of the audio service. Functions only flush; the request's session commits."""
+"""All SQL of the audio service. Functions only flush; ``Database.unit_of_work`` commits."""
 
 from __future__ import annotations
 
@@ -78,13 +78,3 @@ async def delete_record(session: AsyncSession, record_id: uuid.UUID, user_id: in
         delete(Record).where(Record.id == record_id, Record.user_id == user_id).returning(Record.id)
     )
     return result.scalar_one_or_none() is not None
-
-
-async def count_rows(session: AsyncSession) -> dict[str, int]:
-    """Rows per table; for tests and diagnostics."""
-    counts: dict[str, int] = {}
-    for model in (User, Record, RecordChunk):
-        counts[model.__tablename__] = int(
-            await session.scalar(select(func.count()).select_from(model)) or 0
-        )
-    return counts
