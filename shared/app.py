@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from shared import health
 from shared.body_limit import BodyLimitMiddleware, BodyLimits
 from shared.db import Database
 from shared.openapi import SchemaEdit, install_openapi
 from shared.problems import install_problem_handlers, problem_responses
+from shared.repeated_keys import refuse_repeated_keys
 from shared.request_context import RequestContextMiddleware
 from shared.resources import ServiceResources
 from shared.settings import ServiceSettings
@@ -50,6 +51,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         responses=problem_responses(500),
+        dependencies=[Depends(refuse_repeated_keys)],
     )
     install_problem_handlers(app)
     install_openapi(app, openapi_edits)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from audio_service.models import User
 from audio_service.settings import AudioSettings
 from testkit.audio import create_user
+from testkit.problems import assert_problem
 
 
 async def test_create_user_returns_id_and_uuid4_token(client: httpx.AsyncClient) -> None:
@@ -139,3 +140,12 @@ async def test_concurrent_creates_of_one_name_make_one_user(client: httpx.AsyncC
         *(client.post("/user", json={"name": "Racer"}) for _ in range(8))
     )
     assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+
+
+async def test_a_repeated_json_key_is_422_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/user", content=b'{"name": "a", "name": "b"}', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, slug="validation-error")
+    assert [error["field"] for error in body["errors"]] == ["body.name"]
+    assert "body.name" in body["detail"]

@@ -184,6 +184,11 @@ def quiz_cases() -> list[BadCase]:
             ("empty-body", b"", "application/json"),
             ("binary-garbage", bytes(range(256)), "application/json"),
             ("duplicate-keys-last-bad", b'{"questions_num": 1, "questions_num": -1}', None),
+            (
+                "duplicate-keys-both-valid",
+                b'{"questions_num": 1, "questions_num": 2}',
+                "application/json",
+            ),
         ]
     ]
     cases += [
