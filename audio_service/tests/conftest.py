@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from audio_service.main import create_app
 from audio_service.models import Base
 from audio_service.settings import AudioSettings
+from audio_service.staging import LOCK_NAME
 from shared.db import async_url
 from shared.migrations import upgrade_database
 from testkit import postgres
@@ -117,8 +118,11 @@ def row_counts(db_engine: AsyncEngine) -> RowCounts:
 
 @pytest.fixture
 def staged_files(staging_root: Path) -> StagedFiles:
-    """Files left in the service's staging directories (there must be none between requests)."""
-    return lambda: [path for path in staging_root.rglob("*") if path.is_file()]
+    """Files left in the service's staging directories (there must be none between requests);
+    the running service's own lock file is not one."""
+    return lambda: [
+        path for path in staging_root.rglob("*") if path.is_file() and path.name != LOCK_NAME
+    ]
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ at directories of its own, so that any file a service leaves behind can be seen.
   completes (201, and the record downloads intact after the restart) or it fails cleanly
   (5xx or a dropped connection): no record row without all its MP3 bytes, no chunk without a
   record, counts up by exactly the records that were answered 201, and no temp file left.
+- SIGKILL during a conversion: the killed process cannot clean up, so its staging directory
+  (the WAV copy, the partial MP3) is still there; the next start of the service sweeps it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
+from audio_service.staging import LOCK_NAME
 from devstack.stack import LocalStack
 from testkit.audio import AudioUser, create_user, upload
 from testkit.postgres import temporary_database
@@ -46,6 +49,7 @@ from tests.e2e.helpers import (
     sha256_hex,
     table_counts,
     upload_auth,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -88,11 +92,11 @@ async def client(restart_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def leftover_files(roots: dict[str, Path]) -> list[Path]:
-    """Every file (not directory) under the temp roots."""
+    """Every file (not directory) under the temp roots but a running service's staging lock."""
     found: list[Path] = []
     for root in roots.values():
         for directory, _dirs, files in os.walk(root):
-            found.extend(Path(directory) / name for name in files)
+            found.extend(Path(directory) / name for name in files if name != LOCK_NAME)
     return found
 
 
@@ -297,3 +301,38 @@ async def test_sigterm_during_upload_completes_or_fails_cleanly(
             assert sha256_hex(got.content) == record["output"]["sha256"]
             assert record["duration_s"] == pytest.approx(40.0, abs=1e-3)
     print("SIGTERM during an upload:", *outcomes, sep="\n  ")
+
+
+async def test_staging_left_by_a_sigkill_is_swept_on_the_next_start(
+    restart_stack: LocalStack, client: httpx.AsyncClient, temp_roots: dict[str, Path]
+) -> None:
+    stack = restart_stack
+    if not stack.processes["audio-0"].running():  # the test before may leave it stopped
+        await asyncio.to_thread(stack.start_service, "audio-0")
+    audio_url = stack.config.env["AUDIO_DATABASE_URL"]
+    user = await create_user(client)
+    # 4 min of 16 kHz mono, 7.7 MB: a conversion of a few seconds, long enough to kill.
+    wav = tone_wav(250.0, 240.0, sample_rate=16_000)
+    (killed_dir,) = staging_dirs(temp_roots)
+    counts_before = await table_counts(audio_url)
+    pending = asyncio.create_task(upload(client, user, wav, filename="killed.wav"))
+
+    async def converting() -> bool:
+        return any(path.suffix == ".mp3" for path in killed_dir.iterdir())
+
+    try:
+        assert await wait_until(converting, timeout_s=30, interval_s=0.02), "no conversion seen"
+        await asyncio.to_thread(stack.stop_service, "audio-0", signal.SIGKILL)
+    finally:
+        outcome = await asyncio.gather(pending, return_exceptions=True)
+    assert not (isinstance(outcome[0], httpx.Response) and outcome[0].status_code == 201)
+    staged = {path.suffix for path in killed_dir.iterdir() if path.name != LOCK_NAME}
+    assert staged == {".wav", ".mp3"}, "SIGKILL leaves the staged files behind"
+
+    await asyncio.to_thread(stack.start_service, "audio-0")
+    assert not killed_dir.exists(), "the new process swept the dead one's staging directory"
+    assert len(staging_dirs(temp_roots)) == 1, staging_dirs(temp_roots)  # the new process's
+    assert leftover_files(temp_roots) == []
+    assert (await table_counts(audio_url))["public.records"] == counts_before["public.records"]
+    again = await upload(client, user, tone_wav(300.0, 0.2, sample_rate=16_000))
+    assert again.status_code == 201, again.text
