@@ -145,13 +145,14 @@ async def upload_record(
     bearer: Bearer,
     response: Response,
 ) -> RecordOut:
+    base = links.base_url(request, resources.settings)  # before the work, which may be long
     record = await resources.audio.create_record(
         user_id=form.user_id,
         token=auth.choose_token(form.token, _bearer_token(bearer)),
         file=form.file.file,
         filename=form.file.filename,
     )
-    url = links.record_url(links.base_url(request, resources.settings), record.id, form.user_id)
+    url = links.record_url(base, record.id, form.user_id)
     response.headers["Location"] = url
     return RecordOut.of(record, url)
 
@@ -226,10 +227,10 @@ async def list_records(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_USER_ID)] = 0,
 ) -> RecordPage:
+    base = links.base_url(request, resources.settings)
     records, total = await resources.audio.list_records(
         user_id, _bearer_token(bearer), limit=limit, offset=offset
     )
-    base = links.base_url(request, resources.settings)
     return RecordPage(
         items=[RecordOut.of(r, links.record_url(base, r.id, user_id)) for r in records],
         total=total,
