@@ -41,5 +41,8 @@ def main(
         log_config=None,
         access_log=False,
         server_header=False,
+        # Not uvicorn's: it would take the client address from an X-Forwarded-For that a
+        # client can write. The gateway's X-Real-IP is read by shared.request_context.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
     )

@@ -244,3 +244,28 @@ async def test_invalid_json_is_422_problem(client: httpx.AsyncClient) -> None:
 
 async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.delete("/items"), 405, slug="method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    ("headers", "client_address"),
+    [
+        ({"X-Real-IP": "203.0.113.7", "X-Forwarded-For": "198.51.100.9"}, "203.0.113.7"),
+        ({"X-Real-IP": "2001:db8::7"}, "2001:db8::7"),
+        ({"X-Forwarded-For": "198.51.100.9"}, "127.0.0.1"),
+        ({"X-Real-IP": "not-an-address", "X-Forwarded-For": "198.51.100.9"}, "127.0.0.1"),
+    ],
+)
+async def test_the_access_log_names_the_address_the_gateway_saw(
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    headers: dict[str, str],
+    client_address: str,
+) -> None:
+    """X-Real-IP is set (and a client's own one cleared) by the gateway; X-Forwarded-For is
+    whatever the client wrote, so it is never taken as the client's address."""
+    with caplog.at_level(logging.INFO, logger="access"):
+        assert (await client.get("/health", headers=headers)).status_code == 200
+    (access,) = [record for record in caplog.records if record.name == "access"]
+    fields = access.__dict__["fields"]
+    assert fields["client"] == client_address
+    assert (fields["status"], fields["complete"], fields["bytes"]) == (200, True, 15)
