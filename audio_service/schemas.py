@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import UploadFile
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from audio_service.filenames import download_filename
 from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, Record
@@ -17,6 +17,18 @@ from audio_service.wav_probe import format_tag_label
 # Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
 # still reads them exactly; a larger value is refused as invalid and never reaches the driver.
 MAX_USER_ID = 2**53 - 1
+
+
+def _digits_only(value: object) -> object:
+    # Form values are text, and pydantic would read "1.0", " 1", "+1" or "1_0" as 1:
+    # an id is written in ASCII digits and nothing else.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in digits only")
+    return value
+
+
+DigitsInt = Annotated[int, BeforeValidator(_digits_only)]
+"""An integer as a form sends it: text of ASCII digits only."""
 
 # Anywhere in a name: no control characters (C0, C1, DEL), lone surrogates or line
 # separators. Checked before trimming, so a tab or newline at the ends is refused too.
@@ -70,7 +82,7 @@ class UploadForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=MAX_USER_ID, description="The uploading user's id")
+    user_id: DigitsInt = Field(ge=1, le=MAX_USER_ID, description="The uploading user's id")
     token: str | None = Field(
         default=None,
         description="The user's token; may instead come as `Authorization: Bearer <token>`",

@@ -135,7 +135,10 @@ async def test_a_file_field_without_a_file_is_422(
     assert_problem(response, 422)
 
 
-@pytest.mark.parametrize("user_id", [None, "", "abc", "0", "-1", "1.5", str(2**53), str(2**64)])
+@pytest.mark.parametrize(
+    "user_id",
+    [None, "", "abc", "0", "-1", "1.5", str(2**53), str(2**64), "1.0", " 1", "1 ", "+1", "1_0"],
+)
 async def test_missing_or_bad_user_id_is_422(
     client: httpx.AsyncClient, user: AudioUser, tone_wav: Path, user_id: str | None
 ) -> None:
