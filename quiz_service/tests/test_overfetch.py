@@ -74,7 +74,7 @@ async def test_ninety_percent_repeats_finish_within_the_round_limit(
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FakeJService(delay_s=0.01)
+    fake = FakeJService(hold_for_peers=True)
     upstream.get(UPSTREAM_URL).mock(side_effect=fake)
     async with make_client(max_fetch_rounds=10, max_calls_per_round=5) as client:
         await primed(client, fake)
@@ -96,7 +96,7 @@ async def test_calls_per_round_are_bounded_by_the_setting(
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FakeJService(delay_s=0.01)
+    fake = FakeJService(hold_for_peers=True)
     upstream.get(UPSTREAM_URL).mock(side_effect=fake)
     async with make_client(max_calls_per_round=2) as client:
         await primed(client, fake)

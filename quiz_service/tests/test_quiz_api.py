@@ -209,7 +209,7 @@ async def test_empty_upstream_is_503(
 async def test_count_cap_splits_into_concurrent_calls(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(delay_s=0.2)
+    fake = FakeJService(hold_for_peers=True)
     upstream.get(UPSTREAM_URL).mock(side_effect=fake)
     async with make_client(max_questions_num=150) as client:
         assert (await post_quiz(client, 150)).status_code == 200
