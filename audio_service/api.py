@@ -173,24 +173,22 @@ async def _record_response(
     )
 
 
+# GET and HEAD share their documentation but keep an operation (and an id) each.
+_DOWNLOAD_ROUTE: dict[str, Any] = {"response_class": Mp3Response, "responses": _DOWNLOAD_RESPONSES}
+_HEAD_SUMMARY = "The headers GET /record would send, without the body"
+
+
 @router.get(
     "/record",
     operation_id="download_record",
     summary="Download a record's MP3 (anybody with the link may)",
-    response_class=Mp3Response,
-    responses=_DOWNLOAD_RESPONSES,
+    **_DOWNLOAD_ROUTE,
 )
 async def download_record(resources: Resources, query: DownloadQuery) -> Response:
     return await _record_response(resources, query, send_body=True)
 
 
-@router.head(
-    "/record",
-    operation_id="head_record",
-    summary="The headers GET /record would send, without the body",
-    response_class=Mp3Response,
-    responses=_DOWNLOAD_RESPONSES,
-)
+@router.head("/record", operation_id="head_record", summary=_HEAD_SUMMARY, **_DOWNLOAD_ROUTE)
 async def head_record(resources: Resources, query: DownloadQuery) -> Response:
     return await _record_response(resources, query, send_body=False)
 

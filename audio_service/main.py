@@ -28,14 +28,16 @@ Errors are `application/problem+json` (RFC 9457).
 
 def create_app(settings: AudioSettings | None = None) -> FastAPI:
     settings = settings or AudioSettings()
-    return create_service_app(
-        name="audio_service",
-        title="Audio service",
-        description=DESCRIPTION,
-        version="0.1.0",
-        settings=settings,
-        routers=[api.router],
-        open_resources=partial(open_resources, settings),
-        body_limits=BodyLimits(routes={("POST", "/record"): api.upload_body_limit(settings)}),
-        openapi_edits=[api.document_settings(settings)],
+    limits = BodyLimits(routes={("POST", "/record"): api.upload_body_limit(settings)})
+    resources = partial(open_resources, settings)
+    edits = [api.document_settings(settings)]
+    app = create_service_app(
+        "audio_service",
+        DESCRIPTION,
+        settings,
+        api.router,
+        resources,
+        body_limits=limits,
+        openapi_edits=edits,
     )
+    return app

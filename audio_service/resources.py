@@ -18,8 +18,10 @@ from shared.db import Database, async_url, is_sqlite
 log = logging.getLogger("audio")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioResources:
+    """``app.state.resources`` of the audio service: what its routes reach."""
+
     settings: AudioSettings
     database: Database
     audio: AudioService

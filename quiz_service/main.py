@@ -22,13 +22,8 @@ question that was stored before them (`{}` when there was none). Errors are
 
 def create_app(settings: QuizSettings | None = None) -> FastAPI:
     settings = settings or QuizSettings()
+    resources = partial(open_resources, settings)
+    edits = [api.document_settings(settings)]
     return create_service_app(
-        name="quiz_service",
-        title="Quiz service",
-        description=DESCRIPTION,
-        version="0.1.0",
-        settings=settings,
-        routers=[api.router],
-        open_resources=partial(open_resources, settings),
-        openapi_edits=[api.document_settings(settings)],
+        "quiz_service", DESCRIPTION, settings, api.router, resources, openapi_edits=edits
     )

@@ -12,8 +12,10 @@ from quiz_service.upstream import create_http_client, create_provider
 from shared.db import Database
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuizResources:
+    """``app.state.resources`` of the quiz service: what its routes reach."""
+
     settings: QuizSettings
     database: Database
     quiz: QuizService

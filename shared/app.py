@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -17,23 +17,26 @@ from shared.request_context import RequestContextMiddleware
 from shared.resources import ServiceResources
 from shared.settings import ServiceSettings
 
+VERSION = "0.1.0"
+
 OpenResources = Callable[[Database], AbstractAsyncContextManager[ServiceResources]]
 
 
 def create_service_app(
-    *,
     name: str,
-    title: str,
     description: str,
-    version: str,
     settings: ServiceSettings,
-    routers: Iterable[APIRouter],
+    router: APIRouter,
     open_resources: OpenResources,
+    *,
     body_limits: BodyLimits | None = None,
     openapi_edits: Sequence[SchemaEdit] = (),
 ) -> FastAPI:
-    """``open_resources(database)`` opens what the service needs besides its database
-    (HTTP clients, worker pools, staging) and yields its resources object."""
+    """The app of the service ``name`` ("quiz_service"), titled "Quiz service".
+
+    ``open_resources(database)`` opens what the service needs besides its database (HTTP
+    clients, worker pools, staging) and yields its resources object.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,9 +49,9 @@ def create_service_app(
             await database.dispose()
 
     app = FastAPI(
-        title=title,
+        title=name.replace("_", " ").capitalize(),
         description=description,
-        version=version,
+        version=VERSION,
         lifespan=lifespan,
         responses=problem_responses(500),
         dependencies=[Depends(refuse_repeated_keys)],
@@ -59,6 +62,5 @@ def create_service_app(
     app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits())
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
-    for router in routers:
-        app.include_router(router)
+    app.include_router(router)
     return app

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PROBLEM_TYPES, PayloadTooLarge
-from shared.problems import PROBLEM_MEDIA_TYPE, problem_json
+from shared.problems import send_problem
 
 SMALL_BODY_MAX_BYTES = 16 * 1024
 """Every route but the upload takes a small JSON body at most."""
@@ -109,17 +109,5 @@ class BodyLimitMiddleware:
 
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
-    body = problem_json(
-        PROBLEM_TYPES[413], detail=body_too_large_detail(limit), instance=scope["path"]
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    detail = body_too_large_detail(limit)
+    await send_problem(send, PROBLEM_TYPES[413], detail=detail, instance=scope["path"])

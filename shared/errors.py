@@ -77,9 +77,15 @@ def problem_type(status: int) -> ProblemType:
 
 
 class AppError(Exception):
-    """A failure with a status the client should see."""
+    """A failure with a status the client should see; a subclass names its status with
+    ``class NotFound(AppError, status=404)`` and takes title and slug from the table."""
 
     problem: ClassVar[ProblemType] = PROBLEM_TYPES[500]
+
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.problem = PROBLEM_TYPES[status]
 
     def __init__(
         self, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
@@ -94,51 +100,40 @@ class AppError(Exception):
         return self.problem.status
 
 
-class BadRequest(AppError):
-    problem = PROBLEM_TYPES[400]
+class BadRequest(AppError, status=400): ...
 
 
-class Unauthorized(AppError):
-    problem = PROBLEM_TYPES[401]
+class Unauthorized(AppError, status=401): ...
 
 
-class NotFound(AppError):
-    problem = PROBLEM_TYPES[404]
+class NotFound(AppError, status=404): ...
 
 
-class Conflict(AppError):
-    problem = PROBLEM_TYPES[409]
+class Conflict(AppError, status=409): ...
 
 
-class PayloadTooLarge(AppError):
-    problem = PROBLEM_TYPES[413]
+class PayloadTooLarge(AppError, status=413): ...
 
 
-class UnsupportedMediaType(AppError):
-    problem = PROBLEM_TYPES[415]
+class UnsupportedMediaType(AppError, status=415): ...
 
 
-class RangeNotSatisfiable(AppError):
-    problem = PROBLEM_TYPES[416]
+class RangeNotSatisfiable(AppError, status=416): ...
 
 
-class Unprocessable(AppError):
-    """The request is well-formed but its content cannot be used (e.g. a WAV without audio)."""
-
-    problem = PROBLEM_TYPES[422]
-
-
-class BadGateway(AppError):
-    problem = PROBLEM_TYPES[502]
+# Well-formed input that cannot be used (a WAV without audio); a request that does not
+# match its schema is FastAPI's RequestValidationError (VALIDATION_ERROR).
+class Unprocessable(AppError, status=422): ...
 
 
-class ServiceUnavailable(AppError):
-    problem = PROBLEM_TYPES[503]
+class BadGateway(AppError, status=502): ...
 
 
-class DatabaseUnavailable(ServiceUnavailable):
-    """The database cannot be reached or refuses to serve (raised by ``shared.db`` only)."""
+class ServiceUnavailable(AppError, status=503): ...
 
 
-class GatewayTimeout(AppError):
-    problem = PROBLEM_TYPES[504]
+# Raised by shared.db only: the database cannot be reached or refuses to serve.
+class DatabaseUnavailable(ServiceUnavailable): ...
+
+
+class GatewayTimeout(AppError, status=504): ...

@@ -3,7 +3,7 @@
 ``install_problem_handlers`` maps our ``AppError`` hierarchy, request validation errors and
 Starlette's HTTP errors (routing 404/405, the body limit's 413, a broken multipart 400) to
 problem responses. Anything else is a bug: ``RequestContextMiddleware`` logs it with its
-traceback and answers with ``internal_error_body``.
+traceback and answers a 500 with ``send_problem``, as the body limit answers its 413s.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
-from shared.errors import PROBLEM_TYPES, VALIDATION_ERROR, AppError, ProblemType, problem_type
+from shared.errors import VALIDATION_ERROR, AppError, ProblemType, problem_type
 from shared.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -85,12 +86,20 @@ def problem_json(problem: ProblemType, *, detail: str, instance: str) -> bytes:
     return json.dumps(problem_body(problem, detail=detail, instance=instance)).encode()
 
 
-def internal_error_body(path: str) -> bytes:
-    return problem_json(
-        PROBLEM_TYPES[500],
-        detail="The server failed to handle this request; it has been logged.",
-        instance=path,
+async def send_problem(send: Send, problem: ProblemType, *, detail: str, instance: str) -> None:
+    """Answers with a problem from pure ASGI code, where FastAPI's handlers do not run."""
+    body = problem_json(problem, detail=detail, instance=instance)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
     )
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem_response(

@@ -21,7 +21,8 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import PROBLEM_MEDIA_TYPE, internal_error_body
+from shared.errors import PROBLEM_TYPES
+from shared.problems import send_problem
 from shared.request_id import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -106,19 +107,12 @@ class RequestContextMiddleware:
             error_log.exception("unhandled error", extra={"fields": {"path": scope["path"]}})
             if status:
                 raise  # headers are gone already; let the server drop the connection
-            status = 500
-            body = internal_error_body(scope["path"])
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            await send_problem(
+                send_with_id,
+                PROBLEM_TYPES[500],
+                detail="The server failed to handle this request; it has been logged.",
+                instance=scope["path"],
             )
-            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             fields = {
                 "method": scope["method"],

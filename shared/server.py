@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 from pathlib import Path
 
 import uvicorn
@@ -12,14 +13,10 @@ from shared.migrations import upgrade_database
 from shared.settings import ServiceSettings
 
 
-def main(
-    *,
-    service: str,
-    settings: ServiceSettings,
-    app_factory: str,
-    alembic_ini: Path,
-    argv: list[str] | None = None,
-) -> None:
+def main(service: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+    """Each service package has ``main.create_app`` and its ``alembic.ini``."""
+    app_factory = f"{service}.main:create_app"
+    alembic_ini = Path(str(importlib.resources.files(service) / "alembic.ini"))
     parser = argparse.ArgumentParser(prog=f"python -m {service}")
     parser.add_argument(
         "command",

@@ -6,17 +6,22 @@ databases and drops them at the end.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import asyncpg
 import pytest
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.db import async_url
+from shared.migrations import upgrade_database
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -90,3 +95,23 @@ async def row_counts(engine: AsyncEngine, metadata: MetaData) -> dict[str, int]:
             counted = await connection.scalar(text(f'SELECT count(*) FROM "{table.name}"'))  # noqa: S608
             counts[table.name] = int(counted or 0)
     return counts
+
+
+def database_fixtures(prefix: str, alembic_ini: Path) -> tuple[Any, Any]:
+    """The ``database_url`` (a throwaway database with the service's migrations) and
+    ``db_engine`` (for assertions and truncation) session fixtures of a service's tests:
+    ``database_url, db_engine = database_fixtures("test_quiz", ALEMBIC_INI)`` in a conftest."""
+
+    @pytest.fixture(scope="session", name="database_url")
+    async def database_url() -> AsyncIterator[str]:
+        async with temporary_database(prefix) as url:
+            await asyncio.to_thread(upgrade_database, alembic_ini, url)
+            yield url
+
+    @pytest.fixture(scope="session", name="db_engine")
+    async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+        engine = create_async_engine(async_url(database_url))
+        yield engine
+        await engine.dispose()
+
+    return database_url, db_engine

@@ -7,7 +7,6 @@ uploads come from ``testkit.audio``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,18 +15,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audio_service.main import create_app
 from audio_service.models import Base
 from audio_service.settings import AudioSettings
 from audio_service.staging import LOCK_NAME
-from shared.db import async_url
-from shared.migrations import upgrade_database
 from testkit import postgres
 from testkit.apps import running_app
 from testkit.audio import AudioUser, create_user
-from testkit.postgres import temporary_database, truncate_all
+from testkit.postgres import database_fixtures, truncate_all
 from testkit.wav import write_tone_wav
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
@@ -40,19 +37,7 @@ StagedFiles = Callable[[], list[Path]]
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    async with temporary_database("test_audio") as url:
-        await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
-        yield url
-
-
-@pytest.fixture(scope="session")
-async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """For assertions on what is stored, and the truncation after each test."""
-    engine = create_async_engine(async_url(database_url))
-    yield engine
-    await engine.dispose()
+database_url, db_engine = database_fixtures("test_audio", ALEMBIC_INI)
 
 
 def make_settings(database_url: str, tmp_dir: Path, **overrides: object) -> AudioSettings:

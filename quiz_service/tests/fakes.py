@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
+import respx
 
 UPSTREAM_URL = "http://jservice.test/api/random"
 
@@ -118,3 +119,10 @@ class FakeJService:
             seen = self.arrivals
             for _ in range(self.PEER_WAIT_TURNS):
                 await asyncio.sleep(0)  # one turn of the event loop, no time
+
+
+def fake_upstream(upstream: respx.MockRouter, **options: Any) -> FakeJService:
+    """A ``FakeJService(**options)`` answering every call to ``UPSTREAM_URL``."""
+    fake = FakeJService(**options)
+    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    return fake

@@ -11,7 +11,7 @@ import pytest
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from quiz_service.tests.fakes import UPSTREAM_URL, FakeJService, clue, clues
+from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues, fake_upstream
 from quiz_service.tests.support import ClientFactory, stored_questions
 from testkit.jservice import jservice_items
 from testkit.problems import assert_problem
@@ -174,8 +174,7 @@ async def test_duplicates_across_calls_are_fetched_again(
 async def test_pool_smaller_than_n_is_503_with_counts(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(pool_size=4)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, pool_size=4)
     async with make_client(max_fetch_rounds=4) as client:
         response = await post_quiz(client, 10)
     assert_ingestion_failed(response, 503, requested=10, stored=4)
@@ -209,8 +208,7 @@ async def test_empty_upstream_is_503(
 async def test_count_cap_splits_into_concurrent_calls(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(hold_for_peers=True)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, hold_for_peers=True)
     async with make_client(max_questions_num=150) as client:
         assert (await post_quiz(client, 150)).status_code == 200
     assert sorted(fake.counts) == [50, 100]
@@ -329,8 +327,7 @@ async def test_rate_limited_past_the_deadline_is_503_with_retry_after(
 async def test_deadline_is_504_with_counts(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(delay_s=5.0)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake_upstream(upstream, delay_s=5.0)
     async with make_client(request_deadline_s=0.3) as client:
         started = time.perf_counter()
         response = await post_quiz(client, 5)

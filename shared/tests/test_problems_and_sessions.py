@@ -111,13 +111,7 @@ async def hold(resources: Resources) -> dict[str, str]:
 
 def frame_app(settings: Settings) -> FastAPI:
     return create_service_app(
-        name="shared_test",
-        title="t",
-        description="t",
-        version="0",
-        settings=settings,
-        routers=[router],
-        open_resources=partial(open_resources, settings),
+        "shared_test", "t", settings, router, partial(open_resources, settings)
     )
 
 
