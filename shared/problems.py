@@ -83,7 +83,9 @@ def problem_body(
 
 def problem_json(problem: ProblemType, *, detail: str, instance: str) -> bytes:
     """The encoded body, for pure ASGI code that answers without FastAPI's handlers."""
-    return json.dumps(problem_body(problem, detail=detail, instance=instance)).encode()
+    body = problem_body(problem, detail=detail, instance=instance)
+    # Encoded as JSONResponse encodes, so both kinds of answer read alike.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def send_problem(send: Send, problem: ProblemType, *, detail: str, instance: str) -> None:
