@@ -34,7 +34,7 @@ lint: $(INSTALLED) ## ruff check + ruff format --check
 	$(BIN)/ruff format --check .
 
 typecheck: $(INSTALLED) ## mypy --strict over every package
-	$(BIN)/mypy shared quiz_service audio_service jservice_emulator devstack tests bench
+	$(BIN)/mypy shared quiz_service audio_service jservice_emulator devstack testkit tests bench
 
 static: $(INSTALLED) ## docker-compose config, hadolint, nginx -t on the gateway template
 	$(PY) -m devstack.static_checks

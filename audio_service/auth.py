@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service import repository
-from audio_service.models import TOKEN_HASH_BYTES, User
+from audio_service.models import TOKEN_HASH_BYTES
 from shared.errors import Unauthorized
 
 _UNAUTHORIZED_DETAIL = "Missing or invalid token for this user."
@@ -63,14 +63,17 @@ def choose_token(form_token: str | None, bearer_token: str | None) -> str | None
 
 async def authenticate(
     session: AsyncSession, hasher: TokenHasher, user_id: int, raw_token: str | None
-) -> User:
-    """The user ``user_id`` if ``raw_token`` is theirs; the one 401 problem otherwise."""
+) -> None:
+    """Returns if ``raw_token`` is user ``user_id``'s; raises the one 401 problem otherwise.
+
+    An unknown user and a wrong token take the same steps (one single-column query, one HMAC
+    compare), so their timing does not tell a user id that exists from one that does not.
+    """
     token = canonical_token(raw_token)
     if token is None:
         raise unauthorized()
     presented = hasher.hash(token)
-    user = await repository.get_user(session, user_id)
-    expected = user.token_hash if user is not None else _NO_USER_HASH
-    if not hmac.compare_digest(presented, expected) or user is None:
+    stored = await repository.token_hash(session, user_id)
+    matches = hmac.compare_digest(presented, stored if stored is not None else _NO_USER_HASH)
+    if not matches or stored is None:
         raise unauthorized()
-    return user

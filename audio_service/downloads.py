@@ -1,15 +1,28 @@
-"""The response of ``GET``/``HEAD /record``: headers, 304, ranges, and the streamed body."""
+"""The HTTP answer of ``GET``/``HEAD /record``: validators, 304, ranges, the streamed body.
+
+The bytes come from the service (``AudioService.read_mp3``); this module only decides which
+of them to send and with what headers.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Callable
+
 from starlette.responses import Response, StreamingResponse
 
-from audio_service import ranges, service
+from audio_service import ranges
 from audio_service.filenames import content_disposition, download_filename
 from audio_service.models import Record
-from shared.db import Database
+from audio_service.service import RecordVanished
+from shared.request_context import ResponseAborted
 
 MP3_MEDIA_TYPE = "audio/mpeg"
+
+log = logging.getLogger("audio.downloads")
+
+Mp3Reader = Callable[[int, int], AsyncIterator[bytes]]
+"""Bytes ``start..end`` (inclusive) of the record's MP3."""
 
 
 class Mp3Response(Response):
@@ -28,10 +41,25 @@ def _validators(record: Record, max_age_s: int) -> dict[str, str]:
     }
 
 
+async def _body(record: Record, chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+    """The chunks; a record deleted meanwhile ends the download short, logged once here."""
+    sent = 0
+    try:
+        async for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    except RecordVanished:
+        log.warning(
+            "download cut short: the record was deleted while it was being sent",
+            extra={"fields": {"record_id": str(record.id), "sent": sent, "length": length}},
+        )
+        raise ResponseAborted("record deleted during the download") from None
+
+
 def build_response(
     *,
-    database: Database,
     record: Record,
+    read: Mp3Reader,
     max_age_s: int,
     send_body: bool,
     range_header: str | None,
@@ -61,7 +89,7 @@ def build_response(
     if not send_body:
         return Response(status_code=status, headers=headers, media_type=MP3_MEDIA_TYPE)
     return StreamingResponse(
-        service.stream_mp3(database, record, byte_range.start, byte_range.end),
+        _body(record, read(byte_range.start, byte_range.end), byte_range.length),
         status_code=status,
         headers=headers,
         media_type=MP3_MEDIA_TYPE,

@@ -6,7 +6,9 @@ the gateway's ``X-Forwarded-Proto``/``X-Forwarded-Host`` (+ ``X-Forwarded-Port``
 grammar (scheme http/https; a hostname, IPv4 or bracketed IPv6 address and an optional port)
 and a value that fails is ignored, never copied: a hostile header can at worst make a
 client's own link name a host that client chose, never inject text into the URL or into
-other headers.
+other headers. A request that names no usable host at all (HTTP/1.0 without ``Host``, or
+nginx's placeholder server name ``_``) gets a 400 rather than a link to nowhere or to the
+instance's own address; the routes that answer with links check it before doing any work.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 
 from audio_service.settings import AudioSettings
+from shared.errors import BadRequest
 
 _HOST_PORT = re.compile(
     r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)"
@@ -40,7 +43,7 @@ def _valid_port(port: str | None) -> bool:
 def valid_host(value: str) -> str | None:
     """``value`` lower-cased if it is ``host[:port]`` by the grammar above, else None."""
     match = _HOST_PORT.fullmatch(value)
-    if match is None or ".." in match["host"]:
+    if match is None or ".." in match["host"] or not any(c.isalnum() for c in match["host"]):
         return None
     host, port = match["host"], match["port"]
     if host.startswith("["):
@@ -53,7 +56,8 @@ def valid_host(value: str) -> str | None:
     return value.lower()
 
 
-def request_base_url(request: Request) -> str:
+def request_base_url(request: Request) -> str | None:
+    """The scheme and host the client used; None when the request names no usable host."""
     headers = request.headers
     scheme = _first(headers.get("x-forwarded-proto")).lower()
     if scheme not in _DEFAULT_PORTS:
@@ -62,9 +66,7 @@ def request_base_url(request: Request) -> str:
     forwarded = valid_host(_first(headers.get("x-forwarded-host")))
     host = forwarded or valid_host(headers.get("host", "").strip())
     if host is None:
-        server = request.scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server and server[1] else "localhost"
-        host = valid_host(host) or "localhost"
+        return None
 
     port = _first(headers.get("x-forwarded-port"))
     has_port = host.rsplit("]", 1)[-1].count(":") == 1
@@ -80,7 +82,14 @@ def request_base_url(request: Request) -> str:
 
 
 def base_url(request: Request, settings: AudioSettings) -> str:
-    return settings.public_base_url or request_base_url(request)
+    base = settings.public_base_url or request_base_url(request)
+    if base is None:
+        raise BadRequest(
+            "The request names no host (no usable Host header), so no link to the record can "
+            "be made: send a Host header, or set AUDIO_PUBLIC_BASE_URL on the service.",
+            code="no_host",
+        )
+    return base
 
 
 def record_url(base: str, record_id: uuid.UUID, user_id: int) -> str:

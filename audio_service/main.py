@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
-from audio_service.api import build_router
-from audio_service.runtime import audio_lifespan
+from audio_service import api
+from audio_service.resources import open_resources
 from audio_service.settings import AudioSettings
 from shared.app import create_service_app
+from shared.body_limit import BodyLimits
 
 DESCRIPTION = """\
 Users upload WAV files; the service converts them to MP3, stores them in its database and
@@ -25,12 +28,16 @@ Errors are `application/problem+json` (RFC 9457).
 
 def create_app(settings: AudioSettings | None = None) -> FastAPI:
     settings = settings or AudioSettings()
-    return create_service_app(
-        name="audio_service",
-        title="Audio service",
-        description=DESCRIPTION,
-        version="0.1.0",
-        settings=settings,
-        routers=[build_router(settings)],
-        lifespan_hook=audio_lifespan,
+    limits = BodyLimits(routes={("POST", "/record"): api.upload_body_limit(settings)})
+    resources = partial(open_resources, settings)
+    edits = [api.document_settings(settings)]
+    app = create_service_app(
+        "audio_service",
+        DESCRIPTION,
+        settings,
+        api.router,
+        resources,
+        body_limits=limits,
+        openapi_edits=edits,
     )
+    return app

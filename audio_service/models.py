@@ -33,6 +33,17 @@ from shared.db_types import BigIntId, UtcDateTime
 NAME_MAX_LENGTH = 100
 FILENAME_MAX_LENGTH = 255
 TOKEN_HASH_BYTES = 32  # HMAC-SHA256
+INPUT_FIELDS = (
+    "container",
+    "codec",
+    "format_tag",
+    "subformat_tag",
+    "sample_rate",
+    "channels",
+    "bit_depth",
+    "frames",
+)
+"""Fields of the probe's ``InputFormat`` that a record keeps, each as column ``input_<name>``."""
 
 
 class Base(DeclarativeBase):

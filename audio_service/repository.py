@@ -1,4 +1,4 @@
-"""All SQL of the audio service. Functions only flush; the request's session commits."""
+"""All SQL of the audio service. Functions only flush; ``Database.unit_of_work`` commits."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ async def insert_user(session: AsyncSession, *, name: str, token_hash: bytes) ->
     return result.scalar_one_or_none()
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def token_hash(session: AsyncSession, user_id: int) -> bytes | None:
+    """The stored hash of the user's token; None when there is no such user. Only the one
+    column, so an unknown user and a wrong token cost the same query and no ORM object."""
+    value: bytes | None = await session.scalar(select(User.token_hash).where(User.id == user_id))
+    return value
 
 
 async def add_record(session: AsyncSession, record: Record) -> None:
@@ -78,13 +81,3 @@ async def delete_record(session: AsyncSession, record_id: uuid.UUID, user_id: in
         delete(Record).where(Record.id == record_id, Record.user_id == user_id).returning(Record.id)
     )
     return result.scalar_one_or_none() is not None
-
-
-async def count_rows(session: AsyncSession) -> dict[str, int]:
-    """Rows per table; for tests and diagnostics."""
-    counts: dict[str, int] = {}
-    for model in (User, Record, RecordChunk):
-        counts[model.__tablename__] = int(
-            await session.scalar(select(func.count()).select_from(model)) or 0
-        )
-    return counts

@@ -8,15 +8,27 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import UploadFile
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from audio_service.filenames import download_filename
-from audio_service.models import NAME_MAX_LENGTH, Record
+from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, Record
 from audio_service.wav_probe import format_tag_label
 
 # Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
 # still reads them exactly; a larger value is refused as invalid and never reaches the driver.
 MAX_USER_ID = 2**53 - 1
+
+
+def _digits_only(value: object) -> object:
+    # Form values are text, and pydantic would read "1.0", " 1", "+1" or "1_0" as 1:
+    # an id is written in ASCII digits and nothing else.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in digits only")
+    return value
+
+
+DigitsInt = Annotated[int, BeforeValidator(_digits_only)]
+"""An integer as a form sends it: text of ASCII digits only."""
 
 # Anywhere in a name: no control characters (C0, C1, DEL), lone surrogates or line
 # separators. Checked before trimming, so a tab or newline at the ends is refused too.
@@ -70,7 +82,7 @@ class UploadForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=MAX_USER_ID, description="The uploading user's id")
+    user_id: DigitsInt = Field(ge=1, le=MAX_USER_ID, description="The uploading user's id")
     token: str | None = Field(
         default=None,
         description="The user's token; may instead come as `Authorization: Bearer <token>`",
@@ -131,17 +143,12 @@ class RecordOut(BaseModel):
             original_filename=record.original_filename,
             duration_s=record.duration_s,
             created_at=record.created_at,
-            input=InputAudio(
-                container=record.input_container,
-                codec=record.input_codec,
-                format_tag=record.input_format_tag,
-                format=format_tag_label(record.input_format_tag),
-                subformat_tag=record.input_subformat_tag,
-                sample_rate=record.input_sample_rate,
-                channels=record.input_channels,
-                bit_depth=record.input_bit_depth,
-                frames=record.input_frames,
-                size_bytes=record.input_size,
+            input=InputAudio.model_validate(
+                {
+                    **{name: getattr(record, f"input_{name}") for name in INPUT_FIELDS},
+                    "format": format_tag_label(record.input_format_tag),
+                    "size_bytes": record.input_size,
+                }
             ),
             output=OutputAudio(
                 sample_rate=record.sample_rate,

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from audio_service.conversion import MP3_BITRATES_KBPS
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, database_url_setting, port_setting
 
 MIB = 1024 * 1024
 
@@ -30,11 +30,8 @@ def _default_workers() -> int:
 class AudioSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIO_", extra="ignore", frozen=True)
 
-    port: int = Field(default=8002, ge=1, le=65535, description="Port the service listens on.")
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///var/data/audio.db",
-        description="postgresql://… or sqlite:///… (relative SQLite paths: from the working dir).",
-    )
+    port: int = port_setting(8002)
+    database_url: str = database_url_setting("sqlite+aiosqlite:///var/data/audio.db")
 
     token_secret: SecretStr = Field(
         default=SecretStr(LOCAL_TOKEN_SECRET),

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from bench.sampling import PidSource, idle_rss, own_process, process_tree, processes_named
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
-from shared.testing import admin_database_url, temporary_database
+from testkit.postgres import admin_database_url, temporary_database
 
 MP3_BITRATE_KBPS = 128  # the service's default: bare lame encodes at the same settings
 MP3_QUALITY = 3
@@ -49,7 +49,7 @@ def postgres_version() -> str:
 
 @contextlib.contextmanager
 def _database(prefix: str) -> Iterator[str]:
-    """``shared.testing.temporary_database`` driven from synchronous code."""
+    """``testkit.postgres.temporary_database`` driven from synchronous code."""
     with asyncio.Runner() as runner:
         manager = temporary_database(prefix)
         url = runner.run(manager.__aenter__())

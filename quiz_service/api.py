@@ -1,13 +1,13 @@
-"""Routes of the quiz service. HTTP only: the work happens in ``service.QuizService``."""
+"""Routes of the quiz service: HTTP in and out only; the work is in ``service.QuizService``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from quiz_service.repository import QuestionRepository
+from quiz_service.resources import QuizResources
 from quiz_service.schemas import (
     MAX_ID,
     NoQuestion,
@@ -16,30 +16,27 @@ from quiz_service.schemas import (
     QuestionPage,
     QuizRequest,
 )
-from quiz_service.service import QuizService
 from quiz_service.settings import QuizSettings
-from shared.db import DbSession
-from shared.errors import NotFound
+from shared.openapi import SchemaEdit
 from shared.problems import problem_responses
-from shared.request_context import current_request_id
+from shared.request_id import current_request_id
+from shared.resources import resources_dependency
 
 MAX_PAGE_SIZE = 100
 
 router = APIRouter(prefix="/quiz", tags=["quiz"])
 
-
-def _quiz_service(request: Request) -> QuizService:
-    service: QuizService = request.app.state.quiz_service
-    return service
+Resources = Annotated[QuizResources, Depends(resources_dependency(QuizResources))]
 
 
-def _settings(request: Request) -> QuizSettings:
-    settings: QuizSettings = request.app.state.settings
-    return settings
+def document_settings(settings: QuizSettings) -> SchemaEdit:
+    """Writes the configured QUIZ_MAX_QUESTIONS_NUM into the request schema."""
 
+    def edit(schema: dict[str, Any]) -> None:
+        request = schema["components"]["schemas"]["QuizRequest"]
+        request["properties"]["questions_num"]["maximum"] = settings.max_questions_num
 
-QuizServiceDep = Annotated[QuizService, Depends(_quiz_service)]
-SettingsDep = Annotated[QuizSettings, Depends(_settings)]
+    return edit
 
 
 @router.post(
@@ -58,23 +55,22 @@ SettingsDep = Annotated[QuizSettings, Depends(_settings)]
         **problem_responses(422, 502, 503, 504),
     },
 )
-async def create_quiz(
-    body: QuizRequest, service: QuizServiceDep, settings: SettingsDep
-) -> QuestionOut | NoQuestion:
-    if body.questions_num > settings.max_questions_num:
+async def create_quiz(body: QuizRequest, resources: Resources) -> QuestionOut | NoQuestion:
+    maximum = resources.settings.max_questions_num
+    if body.questions_num > maximum:
         # The bound is a setting, so it cannot live in the static schema; same 422 shape.
         raise RequestValidationError(
             [
                 {
                     "type": "less_than_equal",
                     "loc": ("body", "questions_num"),
-                    "msg": f"Input should be less than or equal to {settings.max_questions_num}",
+                    "msg": f"Input should be less than or equal to {maximum}",
                     "input": body.questions_num,
-                    "ctx": {"le": settings.max_questions_num},
+                    "ctx": {"le": maximum},
                 }
             ]
         )
-    result = await service.ingest(body.questions_num, request_id=current_request_id())
+    result = await resources.quiz.ingest(body.questions_num, request_id=current_request_id())
     if result.previous is None:
         return NoQuestion()
     return QuestionOut.model_validate(result.previous)
@@ -86,18 +82,18 @@ async def create_quiz(
     responses=problem_responses(422),
 )
 async def list_questions(
-    session: DbSession,
+    resources: Resources,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
     before_id: Annotated[
         int | None,
         Query(ge=1, le=MAX_ID, description="Only questions with a smaller id (next_before_id)"),
     ] = None,
 ) -> QuestionPage:
-    rows = await QuestionRepository(session).page(limit=limit + 1, before_id=before_id)
-    items = [QuestionOut.model_validate(row) for row in rows[:limit]]
-    # One extra row tells whether another page exists without a COUNT.
-    next_before_id = items[-1].id if len(rows) > limit else None
-    return QuestionPage(items=items, next_before_id=next_before_id)
+    page = await resources.quiz.page(limit=limit, before_id=before_id)
+    return QuestionPage(
+        items=[QuestionOut.model_validate(row) for row in page.questions],
+        next_before_id=page.next_before_id,
+    )
 
 
 @router.get(
@@ -106,9 +102,6 @@ async def list_questions(
     responses=problem_responses(404, 422),
 )
 async def get_question(
-    session: DbSession, question_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+    resources: Resources, question_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> QuestionDetail:
-    question = await QuestionRepository(session).get(question_id)
-    if question is None:
-        raise NotFound(f"No question with id {question_id}.")
-    return QuestionDetail.model_validate(question)
+    return QuestionDetail.model_validate(await resources.quiz.question(question_id))

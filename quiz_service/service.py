@@ -1,9 +1,9 @@
 """The ingestion behind ``POST /quiz``: fetch until N new questions are stored, within bounds.
 
-Transactions. This service does not use the request's ``DbSession``; it opens its own short
-transactions: one to read the newest question (run while the first round's calls are in
-flight), then one per fetch round to store what that round brought, committed before the
-next round starts. Two reasons:
+Transactions. Every read and write goes through ``Database.unit_of_work()`` (``shared.db``),
+the one commit helper of both services. ``ingest`` opens several short ones: one to read the
+newest question (run while the first round's calls are in flight), then one per fetch round
+to store what that round brought, committed before the next round starts. Two reasons:
 
 - what was stored stays stored: a request that ends in 502/503/504 after some rounds keeps
   (and reports) the rows of its completed rounds, each round being all-or-nothing. The
@@ -11,7 +11,7 @@ next round starts. Two reasons:
 - no transaction and no pooled connection is held for the length of an upstream wait (up to
   the deadline), so 100 concurrent requests need a handful of connections, not 100.
 
-Repositories still never commit; the ``sessionmaker.begin()`` blocks below are the commits.
+Repositories never commit; the ``unit_of_work()`` blocks below are the commits.
 Calls still in flight when the deadline passes are abandoned, and what they would have
 brought is not stored: "stored" in a 504 counts only committed rounds.
 
@@ -41,8 +41,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from quiz_service.models import Question
 from quiz_service.repository import QuestionRepository
 from quiz_service.upstream import (
@@ -55,7 +53,8 @@ from quiz_service.upstream import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from shared.errors import AppError, BadGateway, GatewayTimeout, ServiceUnavailable
+from shared.db import Database
+from shared.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
 
 log = logging.getLogger("quiz_service.ingestion")
 
@@ -95,6 +94,14 @@ class IngestionStats:
 
 
 @dataclass(frozen=True, slots=True)
+class QuestionsPage:
+    questions: list[Question]
+    """Newest first."""
+    next_before_id: int | None
+    """The ``before_id`` of the next page; None on the last one."""
+
+
+@dataclass(frozen=True, slots=True)
 class IngestionResult:
     previous: Question | None
     """The newest question stored before this request stored any; None on an empty table."""
@@ -126,14 +133,25 @@ def split_count(total: int, per_call: int) -> list[int]:
 
 class QuizService:
     def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        provider: QuestionProvider,
-        limits: IngestionLimits,
+        self, database: Database, provider: QuestionProvider, limits: IngestionLimits
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._database = database
         self._provider = provider
         self._limits = limits
+
+    async def page(self, *, limit: int, before_id: int | None) -> QuestionsPage:
+        async with self._database.unit_of_work() as session:
+            rows = await QuestionRepository(session).page(limit=limit + 1, before_id=before_id)
+        # One extra row tells whether another page exists without a COUNT.
+        more = len(rows) > limit
+        return QuestionsPage(rows[:limit], rows[limit - 1].id if more else None)
+
+    async def question(self, question_id: int) -> Question:
+        async with self._database.unit_of_work() as session:
+            question = await QuestionRepository(session).get(question_id)
+        if question is None:
+            raise NotFound(f"No question with id {question_id}.")
+        return question
 
     async def ingest(self, requested: int, *, request_id: str | None = None) -> IngestionResult:
         """Stores ``requested`` new questions and returns the one that was newest before.
@@ -150,7 +168,7 @@ class QuizService:
             else:
                 previous = await self._newest()
         except AppError as exc:
-            stats.outcome = exc.slug
+            stats.outcome = exc.problem.slug
             raise
         except BaseException as exc:
             stats.outcome = type(exc).__name__
@@ -161,7 +179,7 @@ class QuizService:
         return IngestionResult(previous=previous, stats=stats)
 
     async def _newest(self) -> Question | None:
-        async with self._sessionmaker.begin() as session:
+        async with self._database.unit_of_work() as session:
             return await QuestionRepository(session).newest()
 
     async def _fill(self, stats: IngestionStats, request_id: str | None) -> Question | None:
@@ -269,7 +287,7 @@ class QuizService:
         if not candidates:
             return
         new = list(candidates.values())
-        async with self._sessionmaker.begin() as session:
+        async with self._database.unit_of_work() as session:
             repository = QuestionRepository(session)
             if len(new) > missing:
                 known = await repository.stored_upstream_ids(
@@ -288,12 +306,18 @@ class QuizService:
         stats.duplicates += valid - inserted - discarded
 
 
-def _failure(kind: type[AppError], reason: str, stats: IngestionStats, **extra: object) -> AppError:
+def _failure(
+    kind: type[AppError],
+    reason: str,
+    stats: IngestionStats,
+    *,
+    headers: dict[str, str] | None = None,
+) -> AppError:
     return kind(
         f"Stored {stats.stored} of {stats.requested} requested questions: {reason}.",
+        headers=headers,
         requested=stats.requested,
         stored=stats.stored,
-        **extra,
     )
 
 

@@ -12,7 +12,7 @@ import httpx
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, database_url_setting, port_setting
 
 Provider = Literal["jservice", "opentdb"]
 
@@ -25,11 +25,8 @@ OPENTDB_DEFAULT_URL = "https://opentdb.com/api.php"
 class QuizSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QUIZ_", extra="ignore", frozen=True)
 
-    port: int = Field(default=8001, ge=1, le=65535, description="Port the service listens on.")
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///var/data/quiz.db",
-        description="postgresql://… or sqlite:///… (relative SQLite paths: from the working dir).",
-    )
+    port: int = port_setting(8001)
+    database_url: str = database_url_setting("sqlite+aiosqlite:///var/data/quiz.db")
 
     provider: Provider = Field(
         default="jservice",

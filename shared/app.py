@@ -1,58 +1,66 @@
-"""Builds a service's FastAPI app: lifespan-owned database, problem errors, request context."""
+"""Builds a service's FastAPI app: lifespan resources, errors, body limits, request context."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from shared import health
+from shared.body_limit import BodyLimitMiddleware, BodyLimits
 from shared.db import Database
-from shared.problems import install_problem_handlers, problem_responses, register_problem_schema
+from shared.openapi import SchemaEdit, install_openapi
+from shared.problems import install_problem_handlers, problem_responses
+from shared.repeated_keys import refuse_repeated_keys
 from shared.request_context import RequestContextMiddleware
+from shared.resources import ServiceResources
 from shared.settings import ServiceSettings
 
-LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+VERSION = "0.1.0"
+
+OpenResources = Callable[[Database], AbstractAsyncContextManager[ServiceResources]]
 
 
 def create_service_app(
-    *,
     name: str,
-    title: str,
     description: str,
-    version: str,
     settings: ServiceSettings,
-    routers: Iterable[APIRouter],
-    lifespan_hook: LifespanHook | None = None,
+    router: APIRouter,
+    open_resources: OpenResources,
+    *,
+    body_limits: BodyLimits | None = None,
+    openapi_edits: Sequence[SchemaEdit] = (),
 ) -> FastAPI:
-    """``lifespan_hook`` opens what the service adds (HTTP clients, pools) after the database."""
+    """The app of the service ``name`` ("quiz_service"), titled "Quiz service".
+
+    ``open_resources(database)`` opens what the service needs besides its database (HTTP
+    clients, worker pools, staging) and yields its resources object.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings, application_name=name)
-        app.state.settings = settings
-        app.state.database = database
         try:
-            if lifespan_hook is None:
+            async with open_resources(database) as resources:
+                app.state.resources = resources
                 yield
-            else:
-                async with lifespan_hook(app):
-                    yield
         finally:
             await database.dispose()
 
     app = FastAPI(
-        title=title,
+        title=name.replace("_", " ").capitalize(),
         description=description,
-        version=version,
+        version=VERSION,
         lifespan=lifespan,
         responses=problem_responses(500),
+        dependencies=[Depends(refuse_repeated_keys)],
     )
     install_problem_handlers(app)
-    register_problem_schema(app)
+    install_openapi(app, openapi_edits)
+    # Starlette runs the middleware added last first: the request context wraps everything.
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits())
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
-    for router in routers:
-        app.include_router(router)
+    app.include_router(router)
     return app

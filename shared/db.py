@@ -1,20 +1,24 @@
-"""Engine, sessions and the one transaction boundary of a request.
+"""Engine, sessions, and the one unit of work through which every transaction commits.
 
-Repositories only ``flush``; the ``DbSession`` dependency commits when the route returns and
-rolls back when it raises, before the response is sent (``scope="function"``), so a failed
-commit can never hide behind a 2xx.
+``Database.unit_of_work()`` is the only place that commits (``grep unit_of_work`` finds every
+transaction of both services). It opens the session's connection first, so a database that
+cannot be reached fails there, and only there, as ``DatabaseUnavailable``; inside the block,
+only errors that really come from the driver count as "unavailable" (a DBAPI error of a lost
+connection or of a server that refuses to serve, see ``is_unavailable``). Any other error,
+``TimeoutError`` and ``OSError`` included, is left alone: it is a bug, and a logged 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.errors import DatabaseUnavailable
 from shared.settings import ServiceSettings
 
 _ASYNC_DRIVERS = {
@@ -30,6 +35,18 @@ _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "sqlite": "sqlite+aiosqlite",
 }
+
+# SQLSTATEs of a server that cannot serve anybody right now (not of a wrong query): class 08
+# (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now
+# ("the database system is shutting down" / "is starting up"), 53300 too_many_connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+# What opening a connection raises when the server is away: the driver's connect errors come
+# as they are (refused, reset, DNS, its own timeout), the pool's wait as sa_exc.TimeoutError,
+# and an answer such as "starting up" as a DBAPIError.
+_CONNECT_FAILURES = (OSError, TimeoutError, sa_exc.TimeoutError, sa_exc.DBAPIError)
+
+UNAVAILABLE_DETAIL = "The database is unavailable; retry later."
 
 
 def async_url(database_url: str) -> URL:
@@ -76,6 +93,20 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
     )
 
 
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def is_unavailable(exc: sa_exc.DBAPIError) -> bool:
+    """True for "cannot use the database now" (lost connection, server shutting down or
+    starting up, no connection slot left), False for "this statement is wrong"."""
+    if exc.connection_invalidated:
+        return True
+    code = _sqlstate(exc)
+    return code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES)
+
+
 @dataclass(slots=True)
 class Database:
     engine: AsyncEngine
@@ -86,30 +117,38 @@ class Database:
         engine = create_engine(settings, application_name)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
 
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back if it raises.
+
+        Repositories only flush; this is the one commit of both services.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                await session.connection()
+            except _CONNECT_FAILURES as exc:
+                raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from exc
+            try:
+                yield session
+                await session.commit()
+            except sa_exc.DBAPIError as exc:
+                if is_unavailable(exc):
+                    raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from exc
+                raise
+
     async def ping(self, timeout_s: float) -> None:
-        async with asyncio.timeout(timeout_s), self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        """``SELECT 1`` within ``timeout_s``; ``DatabaseUnavailable`` otherwise."""
+        try:
+            async with asyncio.timeout(timeout_s), self.unit_of_work() as session:
+                await session.execute(text("SELECT 1"))
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"The database did not answer within {timeout_s:g} s."
+            ) from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
-
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
-
-
-DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 # Stable constraint names, so migrations can refer to them on both PostgreSQL and SQLite.
 NAMING_CONVENTION = {

@@ -1,92 +1,139 @@
-"""The one error model of both services.
+"""The one error table of both services (and of the gateway), and the errors raised from it.
 
-Every failure a client can see is an ``AppError`` (or becomes one in ``shared.problems``):
-it carries its HTTP status, a short stable title and a slug that makes the problem ``type``
-URI. Routes, services and repositories raise these; only ``shared.problems`` turns them into
-``application/problem+json`` responses (RFC 9457).
+``PROBLEM_TYPES`` gives every HTTP status we answer with its problem ``type`` slug and one
+title (RFC 9110's wording): the problem handlers (``shared.problems``) render from it, the
+body-limit middleware does, and a test checks the gateway template's status maps against it.
+``VALIDATION_ERROR`` is the one second type of a status: 422 for a request that does not
+match its schema, as opposed to ``unprocessable-content``, well-formed input that cannot be
+used (a WAV without audio).
+
+``AppError`` and its subclasses are what routes, services and repositories raise for a
+failure the client should see; only ``shared.problems`` turns them into
+``application/problem+json`` responses (RFC 9457). ``extra`` lands in the problem body,
+``headers`` in the response.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar
+
+PROBLEM_TYPE_BASE = "https://problems.quiz-audio.dev/"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.slug
+
+
+def _registry(*rows: tuple[int, str, str]) -> dict[int, ProblemType]:
+    return {status: ProblemType(status, slug, title) for status, slug, title in rows}
+
+
+# Slugs are part of the API (clients match the type URI): they stay as they were even where
+# RFC 9110 renamed the status (413 "Payload Too Large" became "Content Too Large").
+PROBLEM_TYPES: dict[int, ProblemType] = _registry(
+    (400, "bad-request", "Bad Request"),
+    (401, "unauthorized", "Unauthorized"),
+    (404, "not-found", "Not Found"),
+    (405, "method-not-allowed", "Method Not Allowed"),
+    (408, "request-timeout", "Request Timeout"),
+    (409, "conflict", "Conflict"),
+    (411, "length-required", "Length Required"),
+    (413, "payload-too-large", "Content Too Large"),
+    (414, "uri-too-long", "URI Too Long"),
+    (415, "unsupported-media-type", "Unsupported Media Type"),
+    (416, "range-not-satisfiable", "Range Not Satisfiable"),
+    (422, "unprocessable-content", "Unprocessable Content"),
+    (429, "too-many-requests", "Too Many Requests"),
+    (431, "request-header-fields-too-large", "Request Header Fields Too Large"),
+    (500, "internal-error", "Internal Server Error"),
+    (501, "not-implemented", "Not Implemented"),
+    (502, "bad-gateway", "Bad Gateway"),
+    (503, "service-unavailable", "Service Unavailable"),
+    (504, "gateway-timeout", "Gateway Timeout"),
+    (505, "http-version-not-supported", "HTTP Version Not Supported"),
+)
+
+VALIDATION_ERROR = ProblemType(422, "validation-error", PROBLEM_TYPES[422].title)
+
+
+def problem_type(status: int) -> ProblemType:
+    """The registered type of ``status``. A status nobody registered (a framework may raise
+    one) gets its RFC phrase, so it is still a readable problem."""
+    known = PROBLEM_TYPES.get(status)
+    if known is not None:
+        return known
+    phrase = HTTPStatus(status).phrase
+    return ProblemType(status, phrase.lower().replace(" ", "-"), phrase)
 
 
 class AppError(Exception):
-    """A failure with a status the client should see. ``extra`` lands in the problem body."""
+    """A failure with a status the client should see; a subclass names its status with
+    ``class NotFound(AppError, status=404)`` and takes title and slug from the table."""
 
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal Server Error"
-    slug: ClassVar[str] = "internal-error"
+    problem: ClassVar[ProblemType] = PROBLEM_TYPES[500]
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.problem = PROBLEM_TYPES[status]
+
+    def __init__(
+        self, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = dict(headers or {})
         self.extra = extra
 
-
-class BadRequest(AppError):
-    status = 400
-    title = "Bad Request"
-    slug = "bad-request"
+    @property
+    def status(self) -> int:
+        return self.problem.status
 
 
-class Unauthorized(AppError):
-    status = 401
-    title = "Unauthorized"
-    slug = "unauthorized"
+class BadRequest(AppError, status=400): ...
 
 
-class NotFound(AppError):
-    status = 404
-    title = "Not Found"
-    slug = "not-found"
+class Unauthorized(AppError, status=401): ...
 
 
-class Conflict(AppError):
-    status = 409
-    title = "Conflict"
-    slug = "conflict"
+class NotFound(AppError, status=404): ...
 
 
-class PayloadTooLarge(AppError):
-    status = 413
-    title = "Payload Too Large"
-    slug = "payload-too-large"
+class Conflict(AppError, status=409): ...
 
 
-class UnsupportedMediaType(AppError):
-    status = 415
-    title = "Unsupported Media Type"
-    slug = "unsupported-media-type"
+class PayloadTooLarge(AppError, status=413): ...
 
 
-class RangeNotSatisfiable(AppError):
-    status = 416
-    title = "Range Not Satisfiable"
-    slug = "range-not-satisfiable"
+class UnsupportedMediaType(AppError, status=415): ...
 
 
-class Unprocessable(AppError):
-    """The request is well-formed but its content cannot be used (e.g. a WAV without audio)."""
-
-    status = 422
-    title = "Unprocessable Content"
-    slug = "unprocessable-content"
+class RangeNotSatisfiable(AppError, status=416): ...
 
 
-class BadGateway(AppError):
-    status = 502
-    title = "Bad Gateway"
-    slug = "bad-gateway"
+# Well-formed input that cannot be used (a WAV without audio); a request that does not
+# match its schema is FastAPI's RequestValidationError (VALIDATION_ERROR).
+class Unprocessable(AppError, status=422): ...
 
 
-class ServiceUnavailable(AppError):
-    status = 503
-    title = "Service Unavailable"
-    slug = "service-unavailable"
+class BadGateway(AppError, status=502): ...
 
 
-class GatewayTimeout(AppError):
-    status = 504
-    title = "Gateway Timeout"
-    slug = "gateway-timeout"
+class ServiceUnavailable(AppError, status=503): ...
+
+
+# Raised by shared.db only: the database cannot be reached or refuses to serve.
+class DatabaseUnavailable(ServiceUnavailable): ...
+
+
+class GatewayTimeout(AppError, status=504): ...

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from shared.db import get_database
-from shared.errors import ServiceUnavailable
-from shared.problems import is_database_unavailable, problem_responses
+from shared.errors import DatabaseUnavailable, ServiceUnavailable
+from shared.problems import problem_responses
+from shared.resources import ServiceResources, get_resources
 
 router = APIRouter(tags=["health"])
 
@@ -29,12 +29,9 @@ async def health() -> Health:
 
 
 @router.get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
-async def ready(request: Request) -> Readiness:
-    timeout_s: float = request.app.state.settings.db_connect_timeout_s
+async def ready(resources: Annotated[ServiceResources, Depends(get_resources)]) -> Readiness:
     try:
-        await get_database(request).ping(timeout_s)
-    except Exception as exc:
-        if not is_database_unavailable(exc):
-            raise
+        await resources.database.ping(resources.settings.db_connect_timeout_s)
+    except DatabaseUnavailable as exc:
         raise ServiceUnavailable("The database does not answer.", check="database") from exc
     return Readiness(status="ready", database="ok")

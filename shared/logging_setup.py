@@ -8,16 +8,24 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.request_context import ResponseAborted
+from shared.request_id import current_request_id
+
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        # Imported late: request_context imports problems, which must not import logging setup.
-        from shared.request_context import current_request_id
-
         record.request_id = current_request_id()
         return True
+
+
+class _AbortedOnPurposeFilter(logging.Filter):
+    """Drops the server's "Exception in ASGI application" for a ``ResponseAborted``: the
+    code that cut the response short has logged what happened, the access log the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ResponseAborted))
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,6 +62,7 @@ class TextFormatter(logging.Formatter):
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_AbortedOnPurposeFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:

@@ -1,49 +1,31 @@
-"""Renders every error as ``application/problem+json`` (RFC 9457), in one place.
+"""Renders every error as ``application/problem+json`` (RFC 9457), from ``shared.errors``.
 
-``install_problem_handlers`` maps our ``AppError`` hierarchy, request validation errors,
-routing errors (404/405) and an unreachable database to problem responses. Anything else is
-caught by ``RequestContextMiddleware`` and rendered with ``internal_error_body``.
+``install_problem_handlers`` maps our ``AppError`` hierarchy, request validation errors and
+Starlette's HTTP errors (routing 404/405, the body limit's 413, a broken multipart 400) to
+problem responses. Anything else is a bug: ``RequestContextMiddleware`` logs it with its
+traceback and answers a 500 with ``send_problem``, as the body limit answers its 413s.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
-from collections.abc import Sequence
-from http import HTTPStatus
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from pydantic.json_schema import models_json_schema
-from sqlalchemy import exc as sa_exc
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
-from shared.errors import AppError, ServiceUnavailable
+from shared.errors import VALIDATION_ERROR, AppError, ProblemType, problem_type
+from shared.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://problems.quiz-audio.dev/"
 
 log = logging.getLogger("errors")
-
-_SLUG_BY_STATUS = {
-    400: "bad-request",
-    401: "unauthorized",
-    404: "not-found",
-    405: "method-not-allowed",
-    409: "conflict",
-    413: "payload-too-large",
-    415: "unsupported-media-type",
-    416: "range-not-satisfiable",
-    422: "validation-error",
-    500: "internal-error",
-    502: "bad-gateway",
-    503: "service-unavailable",
-    504: "gateway-timeout",
-}
 
 
 class FieldError(BaseModel):
@@ -57,6 +39,8 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """The error body of every non-2xx response of both services and the gateway."""
 
+    model_config = ConfigDict(extra="allow")
+
     type: str = Field(description="URI naming the kind of problem")
     title: str
     status: int
@@ -66,93 +50,73 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="Offending fields, for validation errors only"
     )
-    model_config = {"extra": "allow"}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries so the documented schema matches what is sent.
 
     No ``"model"`` key: FastAPI would also list the schema under the route's own media type
-    (``audio/mpeg`` for a download). ``register_problem_schema`` adds the component instead.
+    (``audio/mpeg`` for a download). ``shared.openapi`` adds the component instead.
     """
     return {
         status: {
-            "description": HTTPStatus(status).phrase,
+            "description": problem_type(status).title,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status in statuses
     }
 
 
-def register_problem_schema(app: FastAPI) -> None:
-    """Adds ``Problem`` (and what it nests) to the app's OpenAPI components."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            _, definitions = models_json_schema(
-                [(Problem, "serialization")], ref_template="#/components/schemas/{model}"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(definitions.get("$defs", {}))
-        return app.openapi_schema or generate()
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _body(
-    *, status: int, slug: str, title: str, detail: str, request_id: str, instance: str, **extra: Any
+def problem_body(
+    problem: ProblemType, *, detail: str, instance: str, **extra: Any
 ) -> dict[str, Any]:
     return {
-        "type": PROBLEM_TYPE_BASE + slug,
-        "title": title,
-        "status": status,
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
         "detail": detail,
-        "request_id": request_id,
+        "request_id": current_request_id(),
         "instance": instance,
         **extra,
     }
 
 
-def internal_error_body(request_id: str, path: str) -> bytes:
-    return json.dumps(
-        _body(
-            status=500,
-            slug="internal-error",
-            title="Internal Server Error",
-            detail="The server failed to handle this request; it has been logged.",
-            request_id=request_id,
-            instance=path,
-        )
-    ).encode()
+def problem_json(problem: ProblemType, *, detail: str, instance: str) -> bytes:
+    """The encoded body, for pure ASGI code that answers without FastAPI's handlers."""
+    body = problem_body(problem, detail=detail, instance=instance)
+    # Encoded as JSONResponse encodes, so both kinds of answer read alike.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def send_problem(send: Send, problem: ProblemType, *, detail: str, instance: str) -> None:
+    """Answers with a problem from pure ASGI code, where FastAPI's handlers do not run."""
+    body = problem_json(problem, detail=detail, instance=instance)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem_response(
     request: Request,
+    problem: ProblemType,
     *,
-    status: int,
     detail: str,
-    slug: str | None = None,
-    title: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    from shared.request_context import current_request_id
-
     return JSONResponse(
-        _body(
-            status=status,
-            slug=slug or _SLUG_BY_STATUS.get(status, "error"),
-            title=title or HTTPStatus(status).phrase,
-            detail=detail,
-            request_id=current_request_id(),
-            instance=request.url.path,
-            **extra,
-        ),
-        status_code=status,
+        problem_body(problem, detail=detail, instance=request.url.path, **extra),
+        status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -172,101 +136,46 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
-# SQLSTATEs of a server that cannot serve anybody right now (not of a wrong query): class 08
-# (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now
-# ("the database system is shutting down" / "is starting up"), 53300 too_many_connections.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-
-
-def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code if isinstance(code, str) else None
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """True for failures that mean "cannot reach the database", not "the query is wrong"."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        code = _sqlstate(exc)
-        if code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
-            return True
-    return isinstance(
-        exc,
-        sa_exc.OperationalError
-        | sa_exc.InterfaceError
-        | sa_exc.TimeoutError
-        | ConnectionError
-        | TimeoutError
-        | socket.gaierror,
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    if exc.status >= 500:
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else None
+        log.warning(
+            "%s: %s", exc.problem.title, exc.detail, extra={"fields": {**exc.extra, "cause": cause}}
+        )
+    return problem_response(
+        request, exc.problem, detail=exc.detail, headers=exc.headers, **exc.extra
     )
 
 
+def validation_problem(request: Request, errors: list[dict[str, str]]) -> JSONResponse:
+    summary = "; ".join(f"{err['field']}: {err['message']}" for err in errors[:5])
+    return problem_response(
+        request, VALIDATION_ERROR, detail=f"The request is invalid: {summary}", errors=errors
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_problem(request, _validation_errors(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's answer to a JSON body that is not UTF-8: invalid JSON, so 422 like the rest.
+        error = {"field": "body", "message": "not valid UTF-8", "type": "json_invalid"}
+        return validation_problem(request, [error])
+    problem = problem_type(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) else problem.title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No endpoint at {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"Method {request.method} is not allowed on {request.url.path}"
+    return problem_response(request, problem, detail=detail, headers=exc.headers)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    async def app_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AppError)
-        if exc.status >= 500:
-            log.warning("%s: %s", exc.title, exc.detail, extra={"fields": exc.extra})
-        headers = exc.extra.pop("headers", None)
-        return problem_response(
-            request,
-            status=exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            headers=headers,
-            **exc.extra,
-        )
-
-    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = _validation_errors(exc)
-        summary = "; ".join(f"{err['field']}: {err['message']}" for err in errors[:5])
-        return problem_response(
-            request,
-            status=422,
-            title="Validation Error",
-            detail=f"The request is invalid: {summary}",
-            errors=errors,
-        )
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            # FastAPI's answer to a JSON body that is not UTF-8: invalid JSON, so 422 like the rest.
-            return problem_response(
-                request,
-                status=422,
-                title="Validation Error",
-                detail="The request is invalid: body: the JSON body is not valid UTF-8",
-                errors=[{"field": "body", "message": "not valid UTF-8", "type": "json_invalid"}],
-            )
-        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No endpoint at {request.url.path}"
-        elif exc.status_code == 405:
-            detail = f"Method {request.method} is not allowed on {request.url.path}"
-        return problem_response(
-            request, status=exc.status_code, detail=detail, headers=dict(exc.headers or {})
-        )
-
-    async def database_error(request: Request, exc: Exception) -> JSONResponse:
-        if not is_database_unavailable(exc):
-            raise exc  # a real bug: the middleware logs it and answers 500
-        log.warning("database unavailable: %s", type(exc).__name__)
-        error = ServiceUnavailable("The database is unavailable; retry later.")
-        return problem_response(
-            request, status=error.status, slug=error.slug, title=error.title, detail=error.detail
-        )
-
-    app.add_exception_handler(AppError, app_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    for db_exc in (
-        sa_exc.DBAPIError,
-        sa_exc.TimeoutError,
-        ConnectionError,
-        TimeoutError,
-        socket.gaierror,
-    ):
-        app.add_exception_handler(db_exc, database_error)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

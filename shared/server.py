@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 from pathlib import Path
 
 import uvicorn
@@ -12,14 +13,10 @@ from shared.migrations import upgrade_database
 from shared.settings import ServiceSettings
 
 
-def main(
-    *,
-    service: str,
-    settings: ServiceSettings,
-    app_factory: str,
-    alembic_ini: Path,
-    argv: list[str] | None = None,
-) -> None:
+def main(service: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+    """Each service package has ``main.create_app`` and its ``alembic.ini``."""
+    app_factory = f"{service}.main:create_app"
+    alembic_ini = Path(str(importlib.resources.files(service) / "alembic.ini"))
     parser = argparse.ArgumentParser(prog=f"python -m {service}")
     parser.add_argument(
         "command",
@@ -41,5 +38,8 @@ def main(
         log_config=None,
         access_log=False,
         server_header=False,
+        # Not uvicorn's: it would take the client address from an X-Forwarded-For that a
+        # client can write. The gateway's X-Real-IP is read by shared.request_context.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
     )

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def port_setting(default: int) -> Any:
+    """A service's ``port`` field, with the service's own default."""
+    return Field(default=default, ge=1, le=65535, description="Port the service listens on.")
+
+
+def database_url_setting(default: str) -> Any:
+    """A service's ``database_url`` field, with the service's own embedded default."""
+    return Field(
+        default=default,
+        description="postgresql://… or sqlite:///… (relative SQLite paths: from the working dir).",
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -14,7 +27,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
-    port: int = Field(default=8000, ge=1, le=65535, description="Port the service listens on.")
+    port: int = port_setting(8000)
     database_url: str = Field(
         description="postgresql://… or sqlite:///… (the async driver is picked automatically)."
     )

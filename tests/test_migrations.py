@@ -14,7 +14,7 @@ from audio_service.models import Base as AudioBase
 from quiz_service.models import Base as QuizBase
 from shared.db import async_url
 from shared.migrations import downgrade_database, upgrade_database
-from shared.testing import temporary_database
+from testkit.postgres import temporary_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {

@@ -1,47 +1,43 @@
 """Audio service tests run on a real PostgreSQL database created for this test session.
 
 The app runs in-process (httpx over ASGI) with small limits, so that size limits and
-multi-chunk storage are exercised by files of a few hundred kilobytes.
+multi-chunk storage are exercised by files of a few hundred kilobytes. Clients, users and
+uploads come from ``testkit.audio``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audio_service import repository
 from audio_service.main import create_app
 from audio_service.models import Base
 from audio_service.settings import AudioSettings
-from audio_service.tests.wav_fixtures import write_tone_wav
-from shared.migrations import upgrade_database
-from shared.testing import running_app, temporary_database, truncate_all
+from audio_service.staging import LOCK_NAME
+from testkit import postgres
+from testkit.apps import running_app
+from testkit.audio import AudioUser, create_user
+from testkit.postgres import database_fixtures, truncate_all
+from testkit.wav import write_tone_wav
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
 TEST_MAX_UPLOAD_BYTES = 1024 * 1024
 TEST_CHUNK_BYTES = 16 * 1024
 
-
-@dataclass(frozen=True)
-class AudioUser:
-    user_id: int
-    name: str
-    token: str
+RowCounts = Callable[[], Awaitable[dict[str, int]]]
+StagedFiles = Callable[[], list[Path]]
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    async with temporary_database("test_audio") as url:
-        await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
-        yield url
+database_url, db_engine = database_fixtures("test_audio", ALEMBIC_INI)
 
 
 def make_settings(database_url: str, tmp_dir: Path, **overrides: object) -> AudioSettings:
@@ -76,34 +72,42 @@ async def app(settings: AudioSettings) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, db_engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(app) as client:
         try:
             yield client
         finally:
-            await truncate_all(app.state.database.engine, Base.metadata)
+            await truncate_all(db_engine, Base.metadata)
 
 
 @pytest.fixture
-def row_counts(app: FastAPI) -> Callable[[], Awaitable[dict[str, int]]]:
-    async def count() -> dict[str, int]:
-        async with app.state.database.sessionmaker() as session:
-            return await repository.count_rows(session)
+async def make_client(
+    database_url: str, staging_root: Path, db_engine: AsyncEngine
+) -> AsyncIterator[ClientFactory]:
+    """``async with make_client(**setting_overrides) as client`` runs an app with them."""
 
-    return count
+    @asynccontextmanager
+    async def factory(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(make_settings(database_url, staging_root, **overrides))
+        async with running_app(app) as client:
+            yield client
+
+    yield factory
+    await truncate_all(db_engine, Base.metadata)
 
 
 @pytest.fixture
-def staged_files(app: FastAPI, staging_root: Path) -> Callable[[], list[Path]]:
-    """Files left in the service's staging directories (there must be none between requests)."""
-    return lambda: [path for path in staging_root.rglob("*") if path.is_file()]
+def row_counts(db_engine: AsyncEngine) -> RowCounts:
+    return lambda: postgres.row_counts(db_engine, Base.metadata)
 
 
-async def create_user(client: httpx.AsyncClient, name: str) -> AudioUser:
-    response = await client.post("/user", json={"name": name})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return AudioUser(user_id=body["user_id"], name=body["name"], token=body["token"])
+@pytest.fixture
+def staged_files(staging_root: Path) -> StagedFiles:
+    """Files left in the service's staging directories (there must be none between requests);
+    the running service's own lock file is not one."""
+    return lambda: [
+        path for path in staging_root.rglob("*") if path.is_file() and path.name != LOCK_NAME
+    ]
 
 
 @pytest.fixture
@@ -115,36 +119,3 @@ async def user(client: httpx.AsyncClient) -> AudioUser:
 def tone_wav(tmp_path: Path) -> Path:
     """0.5 s of 44.1 kHz 16-bit stereo: about 88 KB."""
     return write_tone_wav(tmp_path / "tone.wav", sample_rate=44100, channels=2, duration_s=0.5)
-
-
-async def upload(
-    client: httpx.AsyncClient,
-    user: AudioUser | None,
-    content: bytes | Path,
-    *,
-    filename: str = "tone.wav",
-    token: str | None = None,
-    bearer: str | None = None,
-    user_id: int | str | None = None,
-    headers: dict[str, str] | None = None,
-    send_token: bool = True,
-) -> httpx.Response:
-    """POST /record; the user's token goes in the form unless ``bearer`` or ``token`` is given."""
-    data: dict[str, str] = {}
-    if user_id is not None:
-        data["user_id"] = str(user_id)
-    elif user is not None:
-        data["user_id"] = str(user.user_id)
-    form_token = token if token is not None else (user.token if user and bearer is None else None)
-    if form_token is not None and send_token:
-        data["token"] = form_token
-    all_headers = dict(headers or {})
-    if bearer is not None:
-        all_headers["Authorization"] = bearer
-    body = await anyio.Path(content).read_bytes() if isinstance(content, Path) else content
-    return await client.post(
-        "/record",
-        data=data,
-        files={"file": (filename, body, "audio/wav")},
-        headers=all_headers,
-    )

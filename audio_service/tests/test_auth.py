@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from audio_service.auth import canonical_token, choose_token
-from audio_service.tests.conftest import AudioUser, create_user, upload
+from audio_service.tests.conftest import RowCounts, StagedFiles
 from shared.errors import Unauthorized
+from testkit.audio import AudioUser, create_user, upload
+from testkit.problems import assert_problem
 
-RowCounts = Callable[[], Awaitable[dict[str, int]]]
 NOTHING = {"users": 0, "records": 0, "record_chunks": 0}
 
 
 def assert_the_401(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(
+        response, 401, slug="unauthorized", detail="Missing or invalid token for this user."
+    )
     assert response.headers["www-authenticate"].startswith("Bearer")
-    body = response.json()
-    assert body["type"].endswith("/unauthorized")
-    assert body["detail"] == "Missing or invalid token for this user."
 
 
 async def test_form_token_of_the_owner_is_accepted(
@@ -78,7 +76,7 @@ async def test_every_auth_failure_is_the_same_401_and_stores_nothing(
     user: AudioUser,
     tone_wav: Path,
     row_counts: RowCounts,
-    staged_files: Callable[[], list[Path]],
+    staged_files: StagedFiles,
     case: str,
 ) -> None:
     other = await create_user(client, "Other")

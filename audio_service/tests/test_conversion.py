@@ -26,7 +26,8 @@ from audio_service.conversion import (
     parse_mp3_frame_header,
     stereo_downmix_matrix,
 )
-from audio_service.tests.wav_fixtures import (
+from shared.errors import AppError, Unprocessable
+from testkit.wav import (
     ACCEPTED_VARIANTS,
     LAME_FIXED_EXTRA_SAMPLES,
     REJECTED_FILES,
@@ -42,7 +43,6 @@ from audio_service.tests.wav_fixtures import (
     tone_level,
     write_tone_wav,
 )
-from shared.errors import AppError, Unprocessable
 
 _RESAMPLING_SLACK = 2
 

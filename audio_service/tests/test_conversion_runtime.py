@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -14,42 +12,49 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.pool import QueuePool
 
 from audio_service import conversion, repository, uploads
 from audio_service.conversion import ConversionResult
-from audio_service.main import create_app
-from audio_service.models import Base
-from audio_service.tests.conftest import AudioUser, create_user, make_settings, upload
-from audio_service.tests.wav_fixtures import write_tone_wav
-from shared.testing import running_app, truncate_all
+from audio_service.resources import AudioResources
+from audio_service.tests.conftest import ClientFactory, RowCounts, StagedFiles
+from testkit.apps import running_app
+from testkit.audio import AudioUser, create_user, upload
+from testkit.wav import write_tone_wav
 
-RowCounts = Callable[[], Awaitable[dict[str, int]]]
 real_convert = conversion.convert_wav_to_mp3
 
 
-class SlowConversions:
-    """Wraps the real conversion: holds each one ``delay_s`` and records how many overlap."""
+class GatedConversions:
+    """Wraps the real conversion: each one waits at a gate the test opens, and the wrapper
+    records how many run at once and in which threads."""
 
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
+    def __init__(self) -> None:
         self.running = 0
         self.peak = 0
         self.threads: set[str] = set()
-        self.started = threading.Event()
-        self._lock = threading.Lock()
+        self.gate = threading.Event()
+        self._changed = threading.Condition()
 
     def __call__(self, src: Path, dst: BinaryIO, **options: Any) -> ConversionResult:
-        with self._lock:
+        with self._changed:
             self.running += 1
             self.peak = max(self.peak, self.running)
             self.threads.add(threading.current_thread().name)
-        self.started.set()
+            self._changed.notify_all()
         try:
-            time.sleep(self.delay_s)
+            assert self.gate.wait(30), "the test never opened the gate"
             return real_convert(src, dst, **options)
         finally:
-            with self._lock:
+            with self._changed:
                 self.running -= 1
+
+    async def until_running(self, count: int) -> None:
+        def wait() -> bool:
+            with self._changed:
+                return self._changed.wait_for(lambda: self.running >= count, timeout=30)
+
+        assert await asyncio.to_thread(wait), f"{count} conversions never ran at once"
 
 
 async def test_the_event_loop_keeps_serving_during_a_conversion(
@@ -59,35 +64,36 @@ async def test_the_event_loop_keeps_serving_during_a_conversion(
     app: FastAPI,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    slow = SlowConversions(delay_s=1.0)
-    monkeypatch.setattr(uploads, "convert_wav_to_mp3", slow)
+    gated = GatedConversions()
+    monkeypatch.setattr(uploads, "convert_wav_to_mp3", gated)
     pending = asyncio.create_task(upload(client, user, tone_wav))
-    assert await asyncio.to_thread(slow.started.wait, 10)
-    started = time.perf_counter()
-    health = await client.get("/health")
-    assert health.status_code == 200
-    assert time.perf_counter() - started < 0.5
-    assert slow.running == 1  # the conversion was still going on
+    await gated.until_running(1)
+    # Answered while the conversion is held at its gate: it does not block the loop.
+    assert (await client.get("/health")).status_code == 200
+    assert gated.running == 1
     # No pooled connection is held while converting (auth used its own short session).
-    assert app.state.database.engine.pool.checkedout() == 0
+    resources: AudioResources = app.state.resources
+    pool = resources.database.engine.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedout() == 0
+    gated.gate.set()
     assert (await pending).status_code == 201
-    assert threading.main_thread().name not in slow.threads
+    assert threading.main_thread().name not in gated.threads
 
 
 async def test_conversions_at_once_are_bounded_by_the_worker_count(
-    database_url: str, tmp_path: Path, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
+    make_client: ClientFactory, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow = SlowConversions(delay_s=0.4)
-    monkeypatch.setattr(uploads, "convert_wav_to_mp3", slow)
-    app = create_app(make_settings(database_url, tmp_path, conversion_workers=2))
-    async with running_app(app) as client:
-        try:
-            user = await create_user(client, "Busy")
-            responses = await asyncio.gather(*(upload(client, user, tone_wav) for _ in range(5)))
-            assert [r.status_code for r in responses] == [201] * 5
-            assert slow.peak == 2
-        finally:
-            await truncate_all(app.state.database.engine, Base.metadata)
+    gated = GatedConversions()
+    monkeypatch.setattr(uploads, "convert_wav_to_mp3", gated)
+    async with make_client(conversion_workers=2) as client:
+        user = await create_user(client, "Busy")
+        uploads_ = [asyncio.create_task(upload(client, user, tone_wav)) for _ in range(5)]
+        await gated.until_running(2)  # both slots taken, three uploads waiting for one
+        gated.gate.set()
+        responses = await asyncio.gather(*uploads_)
+        assert [r.status_code for r in responses] == [201] * 5
+        assert gated.peak == 2
 
 
 async def test_a_failure_while_storing_leaves_nothing(
@@ -95,7 +101,7 @@ async def test_a_failure_while_storing_leaves_nothing(
     user: AudioUser,
     tmp_path: Path,
     row_counts: RowCounts,
-    staged_files: Callable[[], list[Path]],
+    staged_files: StagedFiles,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wav = write_tone_wav(tmp_path / "long.wav", channels=1, duration_s=3.0)
@@ -141,8 +147,8 @@ async def test_one_structured_log_line_per_conversion(
     assert refused["code"] == "not_wav"
 
 
-async def test_staging_dir_is_removed_with_the_app(app: FastAPI) -> None:
+async def test_staging_dir_is_removed_with_the_app(app: FastAPI, staging_root: Path) -> None:
     async with running_app(app):
-        staging: Path = app.state.audio.staging_dir
+        (staging,) = [path async for path in anyio.Path(staging_root).glob("audio-staging-*")]
         assert await anyio.Path(staging).is_dir()
     assert not await anyio.Path(staging).exists()

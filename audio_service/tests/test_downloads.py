@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,14 +12,15 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audio_service.filenames import content_disposition, download_filename, sanitize_filename
 from audio_service.models import RecordChunk
-from audio_service.service import RecordVanished
-from audio_service.tests.conftest import TEST_CHUNK_BYTES, AudioUser, upload
-from audio_service.tests.wav_fixtures import write_tone_wav
+from audio_service.tests.conftest import TEST_CHUNK_BYTES
+from shared.request_context import ResponseAborted
+from testkit.audio import AudioUser, upload
+from testkit.wav import write_tone_wav
 
 
 @pytest.fixture
@@ -63,18 +65,35 @@ async def test_full_download_headers_and_bytes(
 
 
 async def test_a_record_deleted_mid_download_cuts_the_stream_short(
-    client: httpx.AsyncClient, record: dict[str, Any], app: FastAPI
+    client: httpx.AsyncClient,
+    record: dict[str, Any],
+    db_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The headers (with the full Content-Length) are gone when the loss is noticed: the only
     # honest signal left is to abort, so the client sees a truncated body, not a short file.
-    async with app.state.database.sessionmaker() as session, session.begin():
-        await session.execute(
+    async with db_engine.begin() as connection:
+        await connection.execute(
             delete(RecordChunk).where(
                 RecordChunk.record_id == uuid.UUID(record["record_id"]), RecordChunk.seq == 1
             )
         )
-    with pytest.raises(RecordVanished):
+    with caplog.at_level(logging.INFO), pytest.raises(ResponseAborted):
         await client.get("/record", params=params(record))
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.getMessage()) for r in warnings] == [
+        (
+            "audio.downloads",
+            "WARNING",
+            "download cut short: the record was deleted while it was being sent",
+        )
+    ], "logged once, as a warning, without a traceback"
+    assert not any(r.exc_info for r in caplog.records)
+    (access,) = [r for r in caplog.records if r.name == "access"]
+    fields = access.__dict__["fields"]
+    assert (fields["status"], fields["complete"]) == (200, False)
+    assert fields["bytes"] == TEST_CHUNK_BYTES, "the first chunk went out, then the cut"
+    assert fields["aborted"] == "record deleted during the download"
     # The first chunk alone is still served.
     first = await client.get("/record", params=params(record), headers={"Range": "bytes=0-9"})
     assert first.status_code == 206

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx
 import pytest
 from pydantic import ValidationError
 from starlette.requests import Request
 
 from audio_service.links import request_base_url, valid_host
-from audio_service.main import create_app
-from audio_service.models import Base
 from audio_service.settings import AudioSettings
-from audio_service.tests.conftest import AudioUser, create_user, make_settings, upload
-from shared.testing import running_app, truncate_all
+from audio_service.tests.conftest import ClientFactory, RowCounts, StagedFiles
+from testkit.audio import AudioUser, bearer_header, create_user, upload
+from testkit.problems import assert_problem
 
 
 def _request(headers: dict[str, str], scheme: str = "http") -> Request:
@@ -68,12 +68,15 @@ def _request(headers: dict[str, str], scheme: str = "http") -> Request:
         ({"host": "ok.com", "x-forwarded-proto": "javascript"}, "http://ok.com"),
         ({"host": "ok.com", "x-forwarded-port": "8443"}, "http://ok.com"),
         ({"x-forwarded-host": "gw", "x-forwarded-port": "12ab"}, "http://gw"),
-        ({"host": "bad host"}, "http://10.0.0.5:8002"),
-        ({"host": "a..b"}, "http://10.0.0.5:8002"),
-        ({}, "http://10.0.0.5:8002"),
+        # No usable host: no link (never the instance's own address, 10.0.0.5:8002).
+        ({"host": "bad host"}, None),
+        ({"host": "a..b"}, None),
+        ({"host": "_"}, None),
+        ({"x-forwarded-host": "_", "host": "_"}, None),
+        ({}, None),
     ],
 )
-def test_request_base_url(headers: dict[str, str], expected: str) -> None:
+def test_request_base_url(headers: dict[str, str], expected: str | None) -> None:
     assert request_base_url(_request(headers)) == expected
 
 
@@ -85,6 +88,7 @@ def test_request_base_url(headers: dict[str, str], expected: str) -> None:
         ("192.168.1.10:65535", True),
         ("[2001:db8::1]", True),
         ("", False),
+        ("_", False),
         ("-leading.com", False),
         ("host:0", False),
         ("host:", False),
@@ -120,27 +124,19 @@ async def test_link_uses_the_host_header_without_a_gateway(
 
 
 async def test_public_base_url_wins_over_headers(
-    database_url: str, tmp_path: Path, tone_wav: Path
+    make_client: ClientFactory, tone_wav: Path
 ) -> None:
-    app = create_app(
-        make_settings(database_url, tmp_path, public_base_url="https://media.example.org/audio/")
-    )
-    async with running_app(app) as client:
-        try:
-            user = await create_user(client, "Linked")
-            response = await upload(
-                client, user, tone_wav, headers={"X-Forwarded-Host": "other.example.com"}
-            )
-            body = response.json()
-            assert body["url"] == (
-                f"https://media.example.org/audio/record?id={body['record_id']}&user={user.user_id}"
-            )
-            listed = await client.get(
-                f"/user/{user.user_id}/records", headers={"Authorization": f"Bearer {user.token}"}
-            )
-            assert listed.json()["items"][0]["url"] == body["url"]
-        finally:
-            await truncate_all(app.state.database.engine, Base.metadata)
+    async with make_client(public_base_url="https://media.example.org/audio/") as client:
+        user = await create_user(client, "Linked")
+        response = await upload(
+            client, user, tone_wav, headers={"X-Forwarded-Host": "other.example.com"}
+        )
+        body = response.json()
+        assert body["url"] == (
+            f"https://media.example.org/audio/record?id={body['record_id']}&user={user.user_id}"
+        )
+        listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
+        assert listed.json()["items"][0]["url"] == body["url"]
 
 
 @pytest.mark.parametrize(
@@ -153,3 +149,53 @@ def test_public_base_url_must_be_an_http_url(value: str) -> None:
 
 def test_blank_public_base_url_means_unset() -> None:
     assert AudioSettings(database_url="sqlite://", public_base_url=" ").public_base_url is None
+
+
+async def _upload_request(client: httpx.AsyncClient, user: AudioUser, wav: Path) -> httpx.Request:
+    return client.build_request(
+        "POST",
+        "/record",
+        data={"user_id": str(user.user_id), "token": user.token},
+        files={"file": ("t.wav", await anyio.Path(wav).read_bytes(), "audio/wav")},
+    )
+
+
+async def _without_host(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    # As an HTTP/1.0 client may send it: httpx adds Host itself, so it is taken off again.
+    del request.headers["host"]
+    return await client.send(request)
+
+
+async def test_an_upload_naming_no_host_is_400_before_any_work(
+    client: httpx.AsyncClient,
+    user: AudioUser,
+    tone_wav: Path,
+    row_counts: RowCounts,
+    staged_files: StagedFiles,
+) -> None:
+    before = await row_counts()
+    for host in (None, "_"):
+        request = await _upload_request(client, user, tone_wav)
+        if host is None:
+            response = await _without_host(client, request)
+        else:
+            request.headers["host"] = host
+            response = await client.send(request)
+        body = assert_problem(response, 400, slug="bad-request", code="no_host")
+        assert "AUDIO_PUBLIC_BASE_URL" in body["detail"]
+    assert await row_counts() == before
+    assert staged_files() == []
+    listed = client.build_request(
+        "GET", f"/user/{user.user_id}/records", headers=bearer_header(user)
+    )
+    assert_problem(await _without_host(client, listed), 400, code="no_host")
+
+
+async def test_without_host_the_public_base_url_makes_the_link(
+    make_client: ClientFactory, tone_wav: Path
+) -> None:
+    async with make_client(public_base_url="https://media.example.org") as client:
+        user = await create_user(client, "No Host")
+        response = await _without_host(client, await _upload_request(client, user, tone_wav))
+    assert response.status_code == 201, response.text
+    assert response.json()["url"].startswith("https://media.example.org/record?id=")

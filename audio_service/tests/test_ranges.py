@@ -43,7 +43,7 @@ def test_parse_range(header: str | None, expected: ByteRange | None) -> None:
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable) as caught:
         parse_range(header, SIZE)
-    assert caught.value.extra["headers"] == {"Content-Range": f"bytes */{SIZE}"}
+    assert caught.value.headers == {"Content-Range": f"bytes */{SIZE}"}
 
 
 def test_content_range_and_length() -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from audio_service.tests.conftest import AudioUser, create_user, upload
-
-RowCounts = Callable[[], Awaitable[dict[str, int]]]
-
-
-def bearer(user: AudioUser) -> dict[str, str]:
-    return {"Authorization": f"Bearer {user.token}"}
+from audio_service.tests.conftest import RowCounts
+from testkit.audio import AudioUser, bearer_header, create_user, upload
 
 
 async def test_list_shows_the_users_records_newest_first(
@@ -26,7 +20,7 @@ async def test_list_shows_the_users_records_newest_first(
     ]
     await upload(client, other, tone_wav)
 
-    response = await client.get(f"/user/{user.user_id}/records", headers=bearer(user))
+    response = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
     assert response.status_code == 200
     page = response.json()
     assert page["total"] == 3
@@ -37,7 +31,9 @@ async def test_list_shows_the_users_records_newest_first(
     assert page["items"][0] == uploaded[-1]
 
     second = await client.get(
-        f"/user/{user.user_id}/records", params={"limit": 1, "offset": 1}, headers=bearer(user)
+        f"/user/{user.user_id}/records",
+        params={"limit": 1, "offset": 1},
+        headers=bearer_header(user),
     )
     assert [item["record_id"] for item in second.json()["items"]] == [uploaded[1]["record_id"]]
 
@@ -45,7 +41,7 @@ async def test_list_shows_the_users_records_newest_first(
 async def test_list_of_a_user_without_records_is_empty(
     client: httpx.AsyncClient, user: AudioUser
 ) -> None:
-    response = await client.get(f"/user/{user.user_id}/records", headers=bearer(user))
+    response = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
     assert response.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
 
@@ -56,9 +52,9 @@ async def test_list_needs_the_owners_token(
     other = await create_user(client, "Other")
     path, headers = f"/user/{user.user_id}/records", {}
     if case == "other_user":
-        headers = bearer(other)
+        headers = bearer_header(other)
     elif case == "unknown_user":
-        path, headers = f"/user/{other.user_id + 10}/records", bearer(other)
+        path, headers = f"/user/{other.user_id + 10}/records", bearer_header(other)
     elif case == "garbage":
         headers = {"Authorization": "Bearer garbage"}
     response = await client.get(path, headers=headers)
@@ -72,7 +68,9 @@ async def test_list_needs_the_owners_token(
 async def test_list_paging_is_validated(
     client: httpx.AsyncClient, user: AudioUser, query: dict[str, str]
 ) -> None:
-    response = await client.get(f"/user/{user.user_id}/records", params=query, headers=bearer(user))
+    response = await client.get(
+        f"/user/{user.user_id}/records", params=query, headers=bearer_header(user)
+    )
     assert response.status_code == 422
 
 
@@ -84,7 +82,7 @@ async def test_delete_removes_the_record_and_its_bytes(
     before = await row_counts()
 
     query = {"id": doomed["record_id"], "user": str(user.user_id)}
-    response = await client.delete("/record", params=query, headers=bearer(user))
+    response = await client.delete("/record", params=query, headers=bearer_header(user))
     assert response.status_code == 204
     assert response.content == b""
 
@@ -93,10 +91,10 @@ async def test_delete_removes_the_record_and_its_bytes(
     after = await row_counts()
     assert after["records"] == before["records"] - 1
     assert after["record_chunks"] < before["record_chunks"]
-    listed = await client.get(f"/user/{user.user_id}/records", headers=bearer(user))
+    listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
     assert [item["record_id"] for item in listed.json()["items"]] == [kept["record_id"]]
 
-    again = await client.delete("/record", params=query, headers=bearer(user))
+    again = await client.delete("/record", params=query, headers=bearer_header(user))
     assert again.status_code == 404
 
 
@@ -109,10 +107,14 @@ async def test_delete_needs_the_owners_token(
     query = {"id": record["record_id"], "user": str(user.user_id)}
 
     assert (await client.delete("/record", params=query)).status_code == 401
-    assert (await client.delete("/record", params=query, headers=bearer(other))).status_code == 401
+    assert (
+        await client.delete("/record", params=query, headers=bearer_header(other))
+    ).status_code == 401
     # Authenticated as themselves, the other user still cannot reach it: 404, not 403.
     theirs = {"id": record["record_id"], "user": str(other.user_id)}
-    assert (await client.delete("/record", params=theirs, headers=bearer(other))).status_code == 404
+    assert (
+        await client.delete("/record", params=theirs, headers=bearer_header(other))
+    ).status_code == 404
     assert await row_counts() == before
     assert (await client.get(record["url"])).status_code == 200
 
@@ -121,6 +123,6 @@ async def test_delete_with_a_malformed_id_is_422(
     client: httpx.AsyncClient, user: AudioUser
 ) -> None:
     response = await client.delete(
-        "/record", params={"id": "nope", "user": str(user.user_id)}, headers=bearer(user)
+        "/record", params={"id": "nope", "user": str(user.user_id)}, headers=bearer_header(user)
     )
     assert response.status_code == 422

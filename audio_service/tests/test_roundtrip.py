@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audio_service.tests.conftest import create_user, upload
-from audio_service.tests.wav_fixtures import (
+from testkit.audio import create_user, upload
+from testkit.wav import (
     decode_mp3,
     dominant_frequency,
     mp3_frames,

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from audio_service.main import create_app
-from audio_service.tests.conftest import ALEMBIC_INI, create_user, make_settings, upload
-from audio_service.tests.wav_fixtures import decode_mp3, write_tone_wav
+from audio_service.tests.conftest import ALEMBIC_INI, make_settings
 from shared.migrations import downgrade_database, upgrade_database
-from shared.testing import running_app
+from testkit.apps import running_app
+from testkit.audio import create_user, upload
+from testkit.wav import decode_mp3, write_tone_wav
 
 
 @pytest.mark.sqlite

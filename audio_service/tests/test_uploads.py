@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from audio_service.main import create_app
-from audio_service.models import Base
 from audio_service.settings import AudioSettings
 from audio_service.tests.conftest import (
     TEST_MAX_UPLOAD_BYTES,
-    AudioUser,
-    create_user,
-    make_settings,
-    upload,
+    ClientFactory,
+    RowCounts,
+    StagedFiles,
 )
-from audio_service.tests.wav_fixtures import (
+from testkit.audio import AudioUser, create_user, upload
+from testkit.problems import assert_problem
+from testkit.wav import (
     ACCEPTED_VARIANTS,
     REJECTED_FILES,
     BadWav,
@@ -30,10 +27,6 @@ from audio_service.tests.wav_fixtures import (
     unsupported_codec_wav,
     write_tone_wav,
 )
-from shared.testing import running_app, truncate_all
-
-RowCounts = Callable[[], Awaitable[dict[str, int]]]
-StagedFiles = Callable[[], list[Path]]
 
 # A spread of what the conversion core accepts, end to end through HTTP (the core's own
 # tests cover every variant).
@@ -53,14 +46,6 @@ STATUS_OF = {"Unprocessable": 422, "UnsupportedMediaType": 415}
 
 def _variant(name: str) -> WavVariant:
     return next(variant for variant in ACCEPTED_VARIANTS if variant.name == name)
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 @pytest.mark.parametrize("name", HTTP_VARIANTS)
@@ -101,7 +86,7 @@ async def test_bad_files_are_refused_with_their_reason(
 ) -> None:
     before = await row_counts()
     response = await upload(client, user, bad.write(tmp_path))
-    body = problem(response, STATUS_OF[bad.error.__name__])
+    body = assert_problem(response, STATUS_OF[bad.error.__name__])
     assert body["code"] == bad.code
     assert body["detail"]
     assert await row_counts() == before
@@ -112,7 +97,7 @@ async def test_unsupported_codec_names_the_format_tag(
     client: httpx.AsyncClient, user: AudioUser
 ) -> None:
     response = await upload(client, user, unsupported_codec_wav(0x0161))
-    body = problem(response, 415)
+    body = assert_problem(response, 415)
     assert body["code"] == "unsupported_codec"
     assert "0x0161" in str(body["detail"])
     assert body["format_tag"] == 0x0161
@@ -122,7 +107,7 @@ async def test_an_empty_file_is_422(
     client: httpx.AsyncClient, user: AudioUser, row_counts: RowCounts
 ) -> None:
     before = await row_counts()
-    body = problem(await upload(client, user, b""), 422)
+    body = assert_problem(await upload(client, user, b""), 422)
     assert body["code"] == "empty_file"
     assert await row_counts() == before
 
@@ -135,7 +120,7 @@ async def test_no_file_part_is_422_naming_the_field(
         data={"user_id": str(user.user_id), "token": user.token},
         files={"other": ("x.txt", b"x", "text/plain")},
     )
-    body = problem(response, 422)
+    body = assert_problem(response, 422)
     assert {"field": "body.file", "message": "Field required", "type": "missing"} in list(
         body["errors"]
     )
@@ -147,10 +132,13 @@ async def test_a_file_field_without_a_file_is_422(
     response = await client.post(
         "/record", data={"user_id": str(user.user_id), "token": user.token, "file": "text"}
     )
-    problem(response, 422)
+    assert_problem(response, 422)
 
 
-@pytest.mark.parametrize("user_id", [None, "", "abc", "0", "-1", "1.5", str(2**53), str(2**64)])
+@pytest.mark.parametrize(
+    "user_id",
+    [None, "", "abc", "0", "-1", "1.5", str(2**53), str(2**64), "1.0", " 1", "1 ", "+1", "1_0"],
+)
 async def test_missing_or_bad_user_id_is_422(
     client: httpx.AsyncClient, user: AudioUser, tone_wav: Path, user_id: str | None
 ) -> None:
@@ -162,7 +150,7 @@ async def test_missing_or_bad_user_id_is_422(
         data=data,
         files={"file": ("t.wav", await anyio.Path(tone_wav).read_bytes(), "audio/wav")},
     )
-    body = problem(response, 422)
+    body = assert_problem(response, 422)
     assert body["errors"][0]["field"] == "body.user_id"
 
 
@@ -170,7 +158,7 @@ async def test_a_body_that_is_not_multipart_is_422(
     client: httpx.AsyncClient, user: AudioUser
 ) -> None:
     response = await client.post("/record", json={"user_id": user.user_id, "token": user.token})
-    problem(response, 422)
+    assert_problem(response, 422)
 
 
 async def test_two_file_parts_are_400(
@@ -182,7 +170,7 @@ async def test_two_file_parts_are_400(
         data={"user_id": str(user.user_id), "token": user.token},
         files=[("file", ("a.wav", wav, "audio/wav")), ("file", ("b.wav", wav, "audio/wav"))],
     )
-    problem(response, 400)
+    assert_problem(response, 400)
 
 
 async def test_a_file_over_the_limit_is_413_and_nothing_is_left(
@@ -190,7 +178,7 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_left(
 ) -> None:
     before = await row_counts()
     response = await upload(client, user, b"RIFF" + bytes(TEST_MAX_UPLOAD_BYTES))
-    body = problem(response, 413)
+    body = assert_problem(response, 413)
     assert body["type"] == "https://problems.quiz-audio.dev/payload-too-large"
     assert await row_counts() == before
     assert staged_files() == []
@@ -201,7 +189,7 @@ async def test_a_file_at_the_limit_passes_the_size_check(
 ) -> None:
     # Exactly the limit: refused for what it is (not a WAV), not for its size.
     response = await upload(client, user, bytes(TEST_MAX_UPLOAD_BYTES))
-    assert problem(response, 415)["code"] == "not_wav"
+    assert assert_problem(response, 415)["code"] == "not_wav"
 
 
 async def test_a_declared_content_length_over_the_limit_is_413_before_reading(
@@ -221,7 +209,7 @@ async def test_a_declared_content_length_over_the_limit_is_413_before_reading(
             "content-length": str(TEST_MAX_UPLOAD_BYTES * 2),
         },
     )
-    problem(response, 413)
+    assert_problem(response, 413)
 
 
 async def test_a_chunked_body_over_the_limit_is_413_while_it_arrives(
@@ -246,22 +234,17 @@ async def test_a_chunked_body_over_the_limit_is_413_while_it_arrives(
         content=body(),
         headers={"content-type": f"multipart/form-data; boundary={boundary}"},
     )
-    problem(response, 413)
+    assert_problem(response, 413)
     assert await row_counts() == {"users": 1, "records": 0, "record_chunks": 0}
 
 
-async def test_too_long_audio_is_422_when_a_limit_is_set(database_url: str, tmp_path: Path) -> None:
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    app = create_app(make_settings(database_url, staging, max_duration_s=0.25))
-    async with running_app(app) as client:
-        try:
-            user = await create_user(client, "Long")
-            wav = write_tone_wav(tmp_path / "long.wav", duration_s=0.5)
-            body = problem(await upload(client, user, wav), 422)
-            assert body["code"] == "too_long"
-        finally:
-            await truncate_all(app.state.database.engine, Base.metadata)
+async def test_too_long_audio_is_422_when_a_limit_is_set(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    async with make_client(max_duration_s=0.25) as client:
+        user = await create_user(client, "Long")
+        wav = write_tone_wav(tmp_path / "long.wav", duration_s=0.5)
+        assert_problem(await upload(client, user, wav), 422, code="too_long")
 
 
 async def test_two_users_uploading_the_same_name_get_separate_records(
@@ -322,10 +305,10 @@ async def test_the_upload_answer_describes_the_record(
 
 
 async def test_the_filename_is_never_used_as_a_path(
-    client: httpx.AsyncClient, user: AudioUser, tone_wav: Path, tmp_path: Path, app: FastAPI
+    client: httpx.AsyncClient, user: AudioUser, tone_wav: Path, staging_root: Path
 ) -> None:
     response = await upload(client, user, tone_wav, filename="../../escape.wav")
     assert response.status_code == 201
     assert response.json()["original_filename"] == "escape.wav"
-    assert not (tmp_path / "escape.wav").exists()
-    assert not (app.state.audio.staging_dir.parent.parent / "escape.wav").exists()
+    for directory in (staging_root, staging_root.parent, staging_root.parent.parent):
+        assert not (directory / "escape.wav").exists()

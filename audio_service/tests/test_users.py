@@ -10,12 +10,13 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from audio_service.models import User
 from audio_service.settings import AudioSettings
-from audio_service.tests.conftest import create_user
+from testkit.audio import create_user
+from testkit.problems import assert_problem
 
 
 async def test_create_user_returns_id_and_uuid4_token(client: httpx.AsyncClient) -> None:
@@ -31,10 +32,10 @@ async def test_create_user_returns_id_and_uuid4_token(client: httpx.AsyncClient)
 
 
 async def test_only_an_hmac_of_the_token_is_stored(
-    client: httpx.AsyncClient, app: FastAPI, settings: AudioSettings
+    client: httpx.AsyncClient, db_engine: AsyncEngine, settings: AudioSettings
 ) -> None:
     created = await create_user(client, "Ada")
-    async with app.state.database.sessionmaker() as session:
+    async with AsyncSession(db_engine) as session:
         stored = (await session.execute(select(User))).scalar_one()
     secret = settings.token_secret.get_secret_value().encode()
     assert stored.token_hash == hmac.new(secret, created.token.encode(), hashlib.sha256).digest()
@@ -139,3 +140,12 @@ async def test_concurrent_creates_of_one_name_make_one_user(client: httpx.AsyncC
         *(client.post("/user", json={"name": "Racer"}) for _ in range(8))
     )
     assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+
+
+async def test_a_repeated_json_key_is_422_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/user", content=b'{"name": "a", "name": "b"}', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, slug="validation-error")
+    assert [error["field"] for error in body["errors"]] == ["body.name"]
+    assert "body.name" in body["detail"]

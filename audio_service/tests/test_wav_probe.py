@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from audio_service.tests.wav_fixtures import (
+from audio_service.wav_probe import InputFormat, format_tag_label, probe_wav
+from shared.errors import Unprocessable, UnsupportedMediaType
+from testkit.wav import (
     ACCEPTED_VARIANTS,
     REJECTED_FILES,
     BadWav,
@@ -15,8 +17,6 @@ from audio_service.tests.wav_fixtures import (
     mp3_bytes,
     write_tone_wav,
 )
-from audio_service.wav_probe import InputFormat, format_tag_label, probe_wav
-from shared.errors import Unprocessable, UnsupportedMediaType
 
 
 def _variant(name: str) -> WavVariant:

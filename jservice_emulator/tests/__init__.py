@@ -9,11 +9,6 @@ from typing import Any
 import httpx
 
 from jservice_emulator import EmulatorSettings, create_app
-from shared.testing import recorded_jservice_sample
-
-
-def load_sample() -> list[dict[str, Any]]:
-    return recorded_jservice_sample()
 
 
 @asynccontextmanager

@@ -9,7 +9,8 @@ import pytest
 
 from jservice_emulator.questions import make_clue
 from jservice_emulator.settings import ALL_QUIRK_KINDS, QuirkKind
-from jservice_emulator.tests import emulator, fetch, load_sample
+from jservice_emulator.tests import emulator, fetch
+from testkit.jservice import jservice_items
 
 RAILS_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 AIRDATE = re.compile(r"\d{4}-\d\d-\d\dT(12|19):00:00\.000Z")
@@ -30,7 +31,7 @@ def types_by_key(items: list[dict[str, Any]]) -> dict[str, set[str]]:
     return found
 
 
-SAMPLE = load_sample()
+SAMPLE = jservice_items()
 SAMPLE_TYPES = types_by_key(SAMPLE)
 SAMPLE_CATEGORY_TYPES = types_by_key([item["category"] for item in SAMPLE])
 for key, extra in NULLABLE_BEYOND_SAMPLE.items():

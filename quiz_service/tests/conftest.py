@@ -6,7 +6,6 @@ jservice emulator over HTTP (``emulator`` fixture, see ``emulator.py``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,33 +16,20 @@ import pytest
 import respx
 from fastapi import FastAPI
 from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quiz_service.main import create_app
 from quiz_service.models import Base, Question
 from quiz_service.settings import QuizSettings
 from quiz_service.tests.emulator import Emulator, start_emulator
 from quiz_service.tests.support import ClientFactory, quiz_settings
-from shared.db import async_url
-from shared.migrations import upgrade_database
-from shared.testing import running_app, temporary_database, truncate_all
+from testkit.apps import running_app
+from testkit.postgres import database_fixtures, truncate_all
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    async with temporary_database("test_quiz") as url:
-        await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
-        yield url
-
-
-@pytest.fixture(scope="session")
-async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """For assertions on what is stored, and the truncation after each test."""
-    engine = create_async_engine(async_url(database_url))
-    yield engine
-    await engine.dispose()
+database_url, db_engine = database_fixtures("test_quiz", ALEMBIC_INI)
 
 
 async def clean_database(engine: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from shared.testing import unavailable
+from testkit.postgres import unavailable
 
 ROOT = Path(__file__).parents[2]
 _STARTUP_TIMEOUT_S = 15.0

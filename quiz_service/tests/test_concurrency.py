@@ -14,15 +14,14 @@ from quiz_service.tests.concurrency import (
     assert_consistent,
     run_concurrently,
 )
-from quiz_service.tests.fakes import UPSTREAM_URL, FakeJService, clues
+from quiz_service.tests.fakes import UPSTREAM_URL, clues, fake_upstream
 from quiz_service.tests.support import ClientFactory
 
 
 async def test_hundred_concurrent_requests_with_unique_upstream_ids(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(delay_s=0.01)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, delay_s=0.01)
     async with make_client(request_deadline_s=20) as client:
         responses = await run_concurrently(client)
     await assert_consistent(responses, db_engine, expected_rows=REQUESTS * PER_REQUEST)
@@ -58,8 +57,7 @@ async def test_hundred_concurrent_requests_over_fetching_among_repeats(
 ) -> None:
     """Half of every answer repeats ids served before (once any were): rounds over-fetch and
     discard, and still no request stores more (or fewer) than its own five."""
-    fake = FakeJService(delay_s=0.005, duplicate_rate=0.5)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, delay_s=0.005, duplicate_rate=0.5)
     async with make_client(request_deadline_s=20) as client:
         responses = await run_concurrently(client)
     await assert_consistent(responses, db_engine, expected_rows=REQUESTS * PER_REQUEST)

@@ -11,19 +11,11 @@ import httpx
 import pytest
 import respx
 
-from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues, load_sample
-from quiz_service.upstream import (
-    FetchContext,
-    UpstreamExhausted,
-    UpstreamMalformed,
-    UpstreamRateLimited,
-    UpstreamRejected,
-    UpstreamServerError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
-)
+from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues
+from quiz_service.upstream import FetchContext, errors
 from quiz_service.upstream.jservice import JServiceProvider
 from quiz_service.upstream.retry import RetryPolicy, parse_retry_after
+from testkit.jservice import jservice_items
 
 POLICY = RetryPolicy(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.02)
 
@@ -47,21 +39,22 @@ def sent_counts(route: respx.Route) -> list[str]:
     return [call.request.url.params["count"] for call in route.calls]
 
 
-async def test_real_sample_is_parsed_and_empty_questions_skipped(
+async def test_items_of_the_real_shape_are_parsed_and_blank_questions_skipped(
     provider: JServiceProvider, upstream: respx.MockRouter
 ) -> None:
-    sample = load_sample()
+    sample = jservice_items()
     route = upstream.get(UPSTREAM_URL).respond(200, json=sample)
     batch = await provider.fetch(100, ctx := context())
     assert sent_counts(route) == ["100"]
     assert ctx.calls == 1
-    empty = [item for item in sample if not item["question"]]
-    assert batch.blank == len(empty) == 7
-    assert len(batch.questions) == len(sample) - len(empty)
+    # Emptied clues (a stale answer, no question) and a question of only "=".
+    blank = [item for item in sample if item["question"] in ("", "=")]
+    assert batch.blank == len(blank) == 5
+    assert len(batch.questions) == len(sample) - len(blank)
     assert batch.invalid == 0
     by_id = {q.upstream_id: q for q in batch.questions}
     escaped = [q for q in batch.questions if "\\'" in q.raw_answer]
-    assert escaped, "the sample has backslash-escaped answers"
+    assert escaped, "the items have backslash-escaped answers"
     for question in escaped:
         assert "\\'" not in question.answer
     html = [q for q in batch.questions if "<i>" in q.raw_answer]
@@ -70,9 +63,9 @@ async def test_real_sample_is_parsed_and_empty_questions_skipped(
         assert "<i>" not in question.answer
     first = by_id[str(sample[0]["id"])]
     assert first.raw == sample[0]
-    assert first.created_at == datetime(2014, 2, 11, 22, 47, 18, 829000, tzinfo=UTC)
-    assert first.airdate == date(1985, 2, 8)
-    assert first.category == "baseball"
+    assert first.created_at == datetime(2014, 2, 11, 22, 47, 19, 100000, tzinfo=UTC)
+    assert first.airdate == date(1985, 1, 10)
+    assert first.category == "lighthouses"
     assert first.value == 100
 
 
@@ -163,7 +156,7 @@ async def test_malformed_response_is_retried_then_raised(
     provider: JServiceProvider, upstream: respx.MockRouter, response: httpx.Response
 ) -> None:
     route = upstream.get(UPSTREAM_URL).mock(return_value=response)
-    with pytest.raises(UpstreamMalformed):
+    with pytest.raises(errors.UpstreamMalformed):
         await provider.fetch(2, ctx := context())
     assert route.call_count == POLICY.max_attempts == ctx.calls
 
@@ -182,7 +175,7 @@ async def test_empty_array_means_exhausted_without_retry(
     provider: JServiceProvider, upstream: respx.MockRouter
 ) -> None:
     route = upstream.get(UPSTREAM_URL).respond(200, json=[])
-    with pytest.raises(UpstreamExhausted):
+    with pytest.raises(errors.UpstreamExhausted):
         await provider.fetch(5, context())
     assert route.call_count == 1
 
@@ -190,15 +183,15 @@ async def test_empty_array_means_exhausted_without_retry(
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (httpx.ConnectError("refused"), UpstreamUnreachable),
-        (httpx.ReadTimeout("slow"), UpstreamTimeout),
-        (httpx.RemoteProtocolError("dropped"), UpstreamUnreachable),
+        (httpx.ConnectError("refused"), errors.UpstreamUnreachable),
+        (httpx.ReadTimeout("slow"), errors.UpstreamTimeout),
+        (httpx.RemoteProtocolError("dropped"), errors.UpstreamUnreachable),
         (
             httpx.Response(500, json={"status": 500, "error": "Internal Server Error"}),
-            UpstreamServerError,
+            errors.UpstreamServerError,
         ),
-        (httpx.Response(502, text="<html>502 Bad Gateway</html>"), UpstreamServerError),
-        (httpx.Response(503), UpstreamServerError),
+        (httpx.Response(502, text="<html>502 Bad Gateway</html>"), errors.UpstreamServerError),
+        (httpx.Response(503), errors.UpstreamServerError),
     ],
     ids=["connect", "timeout", "dropped", "500", "502", "503"],
 )
@@ -240,7 +233,7 @@ async def test_429_beyond_the_deadline_is_not_waited_for(
 ) -> None:
     route = upstream.get(UPSTREAM_URL).respond(429, headers={"Retry-After": "30"})
     started = time.perf_counter()
-    with pytest.raises(UpstreamRateLimited) as caught:
+    with pytest.raises(errors.UpstreamRateLimited) as caught:
         await provider.fetch(1, context(2.0))
     assert time.perf_counter() - started < 2.0  # not the 30 s asked for
     assert caught.value.retry_after == 30
@@ -251,7 +244,7 @@ async def test_other_4xx_is_not_retried(
     provider: JServiceProvider, upstream: respx.MockRouter
 ) -> None:
     route = upstream.get(UPSTREAM_URL).respond(404, text="Not Found")
-    with pytest.raises(UpstreamRejected):
+    with pytest.raises(errors.UpstreamRejected):
         await provider.fetch(1, context())
     assert route.call_count == 1
 
@@ -263,7 +256,7 @@ async def test_backoff_stops_at_the_deadline(
     provider = JServiceProvider(http, UPSTREAM_URL, slow_policy)
     upstream.get(UPSTREAM_URL).respond(503)
     started = time.perf_counter()
-    with pytest.raises(UpstreamServerError):
+    with pytest.raises(errors.UpstreamServerError):
         await provider.fetch(1, context(0.5))
     assert time.perf_counter() - started < 2.0  # not 100 attempts of 0.2 s
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from quiz_service.models import Base
 from shared.db import async_url
 from shared.migrations import downgrade_database, upgrade_database
-from shared.testing import temporary_database
+from testkit.postgres import temporary_database
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 

@@ -10,7 +10,7 @@ import pytest
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from quiz_service.tests.fakes import UPSTREAM_URL, FakeJService, clues
+from quiz_service.tests.fakes import UPSTREAM_URL, FakeJService, clues, fake_upstream
 from quiz_service.tests.support import ClientFactory, stored_questions
 
 N = 100
@@ -51,8 +51,7 @@ async def test_thirty_percent_repeats_in_at_most_three_rounds(
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FakeJService()
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream)
     async with make_client() as client:
         await primed(client, fake)
         fake.duplicate_rate = 0.3
@@ -74,8 +73,7 @@ async def test_ninety_percent_repeats_finish_within_the_round_limit(
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FakeJService(delay_s=0.01)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, hold_for_peers=True)
     async with make_client(max_fetch_rounds=10, max_calls_per_round=5) as client:
         await primed(client, fake)
         fake.duplicate_rate = 0.9
@@ -96,8 +94,7 @@ async def test_calls_per_round_are_bounded_by_the_setting(
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FakeJService(delay_s=0.01)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, hold_for_peers=True)
     async with make_client(max_calls_per_round=2) as client:
         await primed(client, fake)
         fake.duplicate_rate = 0.9

@@ -11,10 +11,10 @@ import pytest
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from quiz_service.tests.fakes import UPSTREAM_URL, FakeJService, clue, clues, load_sample
+from quiz_service.tests.fakes import UPSTREAM_URL, clue, clues, fake_upstream
 from quiz_service.tests.support import ClientFactory, stored_questions
-
-PROBLEM = "application/problem+json"
+from testkit.jservice import jservice_items
+from testkit.problems import assert_problem
 
 
 def sent_counts(route: respx.Route) -> list[int]:
@@ -25,12 +25,10 @@ async def post_quiz(client: httpx.AsyncClient, n: int) -> httpx.Response:
     return await client.post("/quiz", json={"questions_num": n})
 
 
-def assert_problem(response: httpx.Response, status: int, *, requested: int, stored: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert (body["requested"], body["stored"]) == (requested, stored)
+def assert_ingestion_failed(
+    response: httpx.Response, status: int, *, requested: int, stored: int
+) -> None:
+    body = assert_problem(response, status, requested=requested, stored=stored)
     assert f"Stored {stored} of {requested}" in body["detail"]
 
 
@@ -89,14 +87,14 @@ async def test_zero_stores_nothing_and_answers_newest(
 async def test_stored_fields_raw_and_cleaned(
     client: httpx.AsyncClient, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    sample = load_sample()
-    item = next(i for i in sample if i["answer"] == "<i>A Hard Day\\'s Night</i>")
+    sample = jservice_items()
+    item = next(i for i in sample if i["answer"] == "<i>The Millwright\\'s Daughter</i>")
     upstream.get(UPSTREAM_URL).respond(200, json=[item])
     await post_quiz(client, 1)
     (row,) = await stored_questions(db_engine)
     assert row.raw == item
-    assert row.raw_answer == "<i>A Hard Day\\'s Night</i>"
-    assert row.answer == "A Hard Day's Night"
+    assert row.raw_answer == "<i>The Millwright\\'s Daughter</i>"
+    assert row.answer == "The Millwright's Daughter"
     assert row.upstream_id == str(item["id"])
     assert row.created_at.isoformat().startswith(item["created_at"][:19])
     assert row.created_at.utcoffset() is not None
@@ -107,8 +105,8 @@ async def test_stored_fields_raw_and_cleaned(
     assert row.saved_at.utcoffset() is not None
 
     detail = (await client.get(f"/quiz/questions/{row.id}")).json()
-    assert detail["answer"] == "A Hard Day's Night"
-    assert detail["raw_answer"] == "<i>A Hard Day\\'s Night</i>"
+    assert detail["answer"] == "The Millwright's Daughter"
+    assert detail["raw_answer"] == "<i>The Millwright\\'s Daughter</i>"
     assert detail["raw"] == item
 
 
@@ -176,11 +174,10 @@ async def test_duplicates_across_calls_are_fetched_again(
 async def test_pool_smaller_than_n_is_503_with_counts(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(pool_size=4)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, pool_size=4)
     async with make_client(max_fetch_rounds=4) as client:
         response = await post_quiz(client, 10)
-    assert_problem(response, 503, requested=10, stored=4)
+    assert_ingestion_failed(response, 503, requested=10, stored=4)
     # What was stored stays stored: the committed round survives the failed request.
     assert len(await stored_questions(db_engine)) == 4
     # Exactly N first, then more and more as nothing new comes (capped: 5 calls of 100).
@@ -195,7 +192,7 @@ async def test_max_fetch_rounds_bounds_the_loop(
     route.side_effect = [httpx.Response(200, json=clues([i])) for i in range(1, 10)]
     async with make_client(max_fetch_rounds=3) as client:
         response = await post_quiz(client, 5)
-    assert_problem(response, 503, requested=5, stored=3)
+    assert_ingestion_failed(response, 503, requested=5, stored=3)
     assert route.call_count == 3
 
 
@@ -203,7 +200,7 @@ async def test_empty_upstream_is_503(
     client: httpx.AsyncClient, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
     route = upstream.get(UPSTREAM_URL).respond(200, json=[])
-    assert_problem(await post_quiz(client, 5), 503, requested=5, stored=0)
+    assert_ingestion_failed(await post_quiz(client, 5), 503, requested=5, stored=0)
     assert route.call_count == 1
     assert await stored_questions(db_engine) == []
 
@@ -211,8 +208,7 @@ async def test_empty_upstream_is_503(
 async def test_count_cap_splits_into_concurrent_calls(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(delay_s=0.2)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake = fake_upstream(upstream, hold_for_peers=True)
     async with make_client(max_questions_num=150) as client:
         assert (await post_quiz(client, 150)).status_code == 200
     assert sorted(fake.counts) == [50, 100]
@@ -275,7 +271,7 @@ async def test_persistent_upstream_fault(
     started = time.perf_counter()
     response = await post_quiz(client, 3)
     assert time.perf_counter() - started < 5.0
-    assert_problem(response, status, requested=3, stored=0)
+    assert_ingestion_failed(response, status, requested=3, stored=0)
     assert await stored_questions(db_engine) == []
     assert 1 <= route.call_count <= 4
 
@@ -312,7 +308,7 @@ async def test_fault_in_a_later_round_keeps_what_was_stored(
     route.side_effect = [httpx.Response(200, json=clues([1, 2]))] + [httpx.Response(500)] * 4
     assert (await post_quiz(client, 2)).status_code == 200
     route.side_effect = [httpx.Response(200, json=clues([2, 3]))] + [httpx.Response(500)] * 4
-    assert_problem(await post_quiz(client, 2), 502, requested=2, stored=1)
+    assert_ingestion_failed(await post_quiz(client, 2), 502, requested=2, stored=1)
     assert [row.upstream_id for row in await stored_questions(db_engine)] == ["1", "2", "3"]
 
 
@@ -324,18 +320,17 @@ async def test_rate_limited_past_the_deadline_is_503_with_retry_after(
         started = time.perf_counter()
         response = await post_quiz(client, 5)
     assert time.perf_counter() - started < 3.0  # not the 20 s asked for
-    assert_problem(response, 503, requested=5, stored=0)
+    assert_ingestion_failed(response, 503, requested=5, stored=0)
     assert response.headers["retry-after"] == "20"
 
 
 async def test_deadline_is_504_with_counts(
     make_client: ClientFactory, upstream: respx.MockRouter, db_engine: AsyncEngine
 ) -> None:
-    fake = FakeJService(delay_s=5.0)
-    upstream.get(UPSTREAM_URL).mock(side_effect=fake)
+    fake_upstream(upstream, delay_s=5.0)
     async with make_client(request_deadline_s=0.3) as client:
         started = time.perf_counter()
         response = await post_quiz(client, 5)
     assert time.perf_counter() - started < 2.0  # deadline 0.3 s, not the 5 s the upstream takes
-    assert_problem(response, 504, requested=5, stored=0)
+    assert_ingestion_failed(response, 504, requested=5, stored=0)
     assert await stored_questions(db_engine) == []

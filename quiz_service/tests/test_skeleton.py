@@ -6,7 +6,7 @@ import httpx
 
 from quiz_service.main import create_app
 from quiz_service.settings import QuizSettings
-from shared.testing import running_app
+from testkit.apps import running_app
 
 
 async def test_health_needs_no_database() -> None:

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from quiz_service.main import create_app
 from quiz_service.settings import QuizSettings
-from quiz_service.tests.fakes import UPSTREAM_URL, clues, load_sample
+from quiz_service.tests.fakes import UPSTREAM_URL, clues
 from shared.migrations import downgrade_database, upgrade_database
-from shared.testing import running_app
+from testkit.apps import running_app
+from testkit.jservice import jservice_items
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.sqlite
 async def test_post_quiz_on_sqlite(tmp_path: Path, upstream: respx.MockRouter) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'quiz.db'}"
     await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
-    sample = [item for item in load_sample() if item["question"]][:3]
+    sample = [item for item in jservice_items() if item["question"]][:3]
     route = upstream.get(UPSTREAM_URL)
     route.side_effect = [
         httpx.Response(200, json=sample),

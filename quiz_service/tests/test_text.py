@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quiz_service.tests.fakes import load_sample
 from quiz_service.upstream.text import clean_text, is_blank
+from testkit.jservice import jservice_items
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_is_blank(text: str, blank: bool) -> None:
 
 
 def test_sample_answers_come_out_clean() -> None:
-    for item in load_sample():
+    for item in jservice_items():
         for text in (clean_text(item["question"]), clean_text(item["answer"])):
             assert "<" not in text
             assert "\\'" not in text

@@ -10,14 +10,11 @@ import respx
 
 from quiz_service.tests.fakes import UPSTREAM_URL, clues
 from quiz_service.tests.support import ClientFactory
+from testkit.problems import assert_problem
 
 
 def assert_422(response: httpx.Response, field: str, error_type: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == 422
-    assert body["title"] == "Validation Error"
+    body = assert_problem(response, 422, slug="validation-error")
     assert (field, error_type) in {(e["field"], e["type"]) for e in body["errors"]}, body
     assert field in body["detail"]
 
@@ -100,3 +97,25 @@ async def test_maximum_is_a_setting(make_client: ClientFactory, upstream: respx.
     questions_num = schema["components"]["schemas"]["QuizRequest"]["properties"]["questions_num"]
     assert questions_num["maximum"] == 2
     assert questions_num["minimum"] == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"questions_num": 1, "questions_num": 100}', "questions_num"),
+        (b'{"questions_num": 100, "questions_num": 1}', "questions_num"),
+        (b'{"questions_num": 1, "x": {"a": 1, "a": 2}}', "a"),
+    ],
+)
+async def test_a_repeated_json_key_is_422_naming_it(
+    client: httpx.AsyncClient, upstream: respx.MockRouter, raw: bytes, key: str
+) -> None:
+    route = upstream.get(UPSTREAM_URL).respond(200, json=clues(range(1, 101)))
+    response = await client.post("/quiz", content=raw, headers={"content-type": "application/json"})
+    body = assert_problem(response, 422, slug="validation-error")
+    assert {
+        "field": f"body.{key}",
+        "message": "Key given more than once",
+        "type": "duplicate_key",
+    } in body["errors"]
+    assert route.call_count == 0

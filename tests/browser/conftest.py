@@ -21,7 +21,7 @@ import pytest
 
 from devstack.gateway import REPO_ROOT
 from devstack.stack import LocalStack
-from shared.testing import temporary_database, unavailable
+from testkit.postgres import temporary_database, unavailable
 from tests.browser.browser import (
     CHROMEDRIVER,
     CHROMIUM,

@@ -16,7 +16,7 @@ import pytest
 from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
-from shared.testing import temporary_database, unavailable
+from testkit.postgres import temporary_database, unavailable
 
 E2E_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 

@@ -2,10 +2,10 @@
 
 - audio: ``create_user``, ``tone_wav`` (a generated PCM WAV), ``upload_wav``, ``download``,
   ``multipart_parts`` (to stream an upload by hand); decoding and analysing MP3s is
-  ``audio_service.tests.wav_fixtures``'s;
+  ``testkit.wav``'s;
 - quiz: ``post_quiz``, ``quiz_rows``, ``duplicate_upstream_ids``, ``use_fresh_id_pool`` (and
   ``skip_stored_upstream_ids``, the same plus a check against the database);
-- both: ``assert_problem``, ``instance_health``, ``wait_until``, ``table_counts``,
+- both: ``instance_health``, ``wait_until``, ``table_counts``,
   ``upstream_ports_served`` (which instances the gateway used, from its access log),
   ``private_stack`` (a stack of a test module's own, to stop and restart at will).
 
@@ -24,23 +24,20 @@ import shutil
 import tempfile
 import time
 import uuid
-import wave
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
-from shared.testing import unavailable
+from testkit.audio import AudioUser
+from testkit.postgres import unavailable
 from tests.e2e.db_snapshot import connect, quote_ident, table_names
 
-PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 
 # --- generic ---------------------------------------------------------------------------------
@@ -53,23 +50,6 @@ def sha256_hex(data: bytes) -> str:
 def new_request_id(prefix: str) -> str:
     """A request id the gateway and the services keep as is ([A-Za-z0-9._-], <= 128)."""
     return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def assert_problem(response: httpx.Response, status: int | Iterable[int]) -> dict[str, Any]:
-    """The problem+json body of ``response`` after checking its status and shape."""
-    allowed = {status} if isinstance(status, int) else set(status)
-    assert response.status_code in allowed, (
-        f"expected {sorted(allowed)}, got {response.status_code}: {response.text[:500]}"
-    )
-    content_type = response.headers.get("content-type", "")
-    assert content_type.startswith(PROBLEM_JSON), f"not a problem response: {content_type}"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == response.status_code, body
-    for key in ("type", "title", "detail"):
-        assert isinstance(body.get(key), str), f"problem without {key}: {body}"
-        assert body[key], f"problem with an empty {key}: {body}"
-    assert "Traceback" not in response.text, response.text
-    return body
 
 
 async def wait_until(
@@ -242,63 +222,9 @@ async def skip_stored_upstream_ids(emulator: httpx.AsyncClient, quiz_db_url: str
 # --- audio -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AudioUser:
-    user_id: int
-    token: str
-    name: str
-
-
-async def create_user(client: httpx.AsyncClient, name: str | None = None) -> AudioUser:
-    name = name or f"e2e-{uuid.uuid4().hex[:12]}"
-    response = await client.post("/user", json={"name": name})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return AudioUser(user_id=int(body["user_id"]), token=str(body["token"]), name=name)
-
-
-def tone_wav(
-    frequency_hz: float,
-    duration_s: float,
-    *,
-    sample_rate: int = 16_000,
-    channels: int = 1,
-    amplitude: float = 0.5,
-) -> bytes:
-    """A 16-bit PCM WAV of a sine tone (the same signal on every channel)."""
-    frames = round(duration_s * sample_rate)
-    t = np.arange(frames, dtype=np.float64) / sample_rate
-    signal = np.round(amplitude * 32767 * np.sin(2 * np.pi * frequency_hz * t)).astype("<i2")
-    interleaved = np.repeat(signal, channels) if channels > 1 else signal
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(interleaved.tobytes())
-    return buffer.getvalue()
-
-
 def upload_auth(user: AudioUser) -> dict[str, str]:
     """The upload's form fields other than the file."""
     return {"user_id": str(user.user_id), "token": user.token}
-
-
-async def upload_wav(
-    client: httpx.AsyncClient,
-    user: AudioUser,
-    wav: bytes,
-    filename: str = "tone.wav",
-    *,
-    request_id: str | None = None,
-) -> httpx.Response:
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
-    return await client.post(
-        "/record",
-        data=upload_auth(user),
-        files={"file": (filename, wav, "audio/wav")},
-        headers=headers,
-    )
 
 
 async def download(client: httpx.AsyncClient, record_id: str, user_id: int) -> httpx.Response:

@@ -28,12 +28,11 @@ from typing import Any
 import httpx
 import pytest
 
-from audio_service.tests.wav_fixtures import decode_mp3, dominant_frequency
 from devstack.stack import LocalStack
+from testkit.audio import AudioUser, create_user, upload
+from testkit.problems import assert_problem
+from testkit.wav import decode_mp3, dominant_frequency, tone_wav
 from tests.e2e.helpers import (
-    AudioUser,
-    assert_problem,
-    create_user,
     download,
     duplicate_upstream_ids,
     fetch,
@@ -41,8 +40,6 @@ from tests.e2e.helpers import (
     post_quiz,
     quiz_rows,
     sha256_hex,
-    tone_wav,
-    upload_wav,
     upstream_ports_served,
     use_fresh_id_pool,
 )
@@ -129,8 +126,8 @@ async def _upload_all(
         frequency, duration = _tone(index)
         wav = tone_wav(frequency, duration, sample_rate=SAMPLE_RATE)
         user = users[index % len(users)]
-        return await upload_wav(
-            client, user, wav, f"tone-{index}.wav", request_id=request_ids[index]
+        return await upload(
+            client, user, wav, filename=f"tone-{index}.wav", request_id=request_ids[index]
         )
 
     return await asyncio.gather(*(one(i) for i in range(UPLOADS)))

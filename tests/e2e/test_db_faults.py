@@ -33,18 +33,15 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from testkit.audio import AudioUser, create_user, upload
+from testkit.problems import PROBLEM_JSON, assert_problem
+from testkit.wav import tone_wav
 from tests.e2e.helpers import (
-    PROBLEM_JSON,
-    AudioUser,
-    assert_problem,
-    create_user,
     download,
     post_quiz,
     private_stack,
     sha256_hex,
     status_of,
-    tone_wav,
-    upload_wav,
     wait_until,
 )
 from tests.e2e.pgcluster import ClusterError, PgCluster, postgres_bin_dir, throwaway_cluster
@@ -55,7 +52,7 @@ DB_TIMEOUT_S = 1.0
 # connect + pool wait, each DB_TIMEOUT_S, plus scheduling noise: nothing may take longer.
 MAX_REQUEST_S = 2 * DB_TIMEOUT_S + 3.0
 RECOVERY_WAIT_S = 20.0
-OUTAGE_TRAFFIC_S = 1.5
+PHASE_WAIT_S = 30.0
 MAX_ITERATIONS_PER_WORKER = 400
 WORKERS_PER_KIND = 3
 
@@ -103,13 +100,27 @@ class Outcome:
 
 
 class Traffic:
-    """Workers sending one kind of request each in a loop, recording every outcome."""
+    """Workers sending one kind of request each in a loop, recording every outcome.
+
+    ``every_kind_answered`` (``..._after_stop``) is set once every kind of request has an
+    outcome (one that started after ``stopped_at``): the test's phases wait for them.
+    """
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
         self.outcomes: list[Outcome] = []
         self.stopped_at: float | None = None  # monotonic time the server was down for sure
+        self.every_kind_answered = asyncio.Event()
+        self.every_kind_answered_after_stop = asyncio.Event()
         self._stop = asyncio.Event()
+
+    def _record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        kinds = set(SUCCESS)
+        if {o.kind for o in self.outcomes} == kinds:
+            self.every_kind_answered.set()
+        if {o.kind for o in self.outcomes if o.started_after_stop} == kinds:
+            self.every_kind_answered_after_stop.set()
 
     async def _worker(
         self, kind: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
@@ -128,10 +139,10 @@ class Traffic:
                 content_type = response.headers.get("content-type", "")
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-            self.outcomes.append(
+            self._record(
                 Outcome(kind, status, error, time.monotonic() - started, after_stop, content_type)
             )
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # pacing, so that the loops do not flood the stack
 
     def start(
         self, senders: dict[str, Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]]
@@ -154,7 +165,7 @@ def _senders(
         "questions": lambda c: c.get("/quiz/questions", params={"limit": 5}),
         "user": lambda c: c.post("/user", json={"name": f"db-{uuid.uuid4().hex[:12]}"}),
         "download": lambda c: download(c, record_id, user.user_id),
-        "upload": lambda c: upload_wav(c, user, wav, "outage.wav"),
+        "upload": lambda c: upload(c, user, wav, filename="outage.wav"),
     }
 
 
@@ -192,8 +203,8 @@ async def existing(db_stack: LocalStack) -> Existing:
     async with httpx.AsyncClient(base_url=db_stack.gateway_url, timeout=30) as client:
         assert await _ready_statuses(client) == {"quiz": 200, "audio": 200}
         user = await create_user(client)
-        wav = tone_wav(440.0, 0.5)
-        uploaded = await upload_wav(client, user, wav, "before.wav")
+        wav = tone_wav(440.0, 0.5, sample_rate=16_000)
+        uploaded = await upload(client, user, wav, filename="before.wav")
         assert uploaded.status_code == 201, uploaded.text
         record = uploaded.json()
         first = await post_quiz(client, 2)
@@ -260,10 +271,10 @@ async def test_database_outage_is_503_and_services_recover_without_restart(
     traffic = Traffic(client)
     tasks = traffic.start(_senders(existing.user, existing.record_id, existing.wav))
     try:
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(traffic.every_kind_answered.wait(), PHASE_WAIT_S)
         await cluster.astop("fast")
         traffic.stopped_at = time.monotonic()
-        await asyncio.sleep(OUTAGE_TRAFFIC_S)
+        await asyncio.wait_for(traffic.every_kind_answered_after_stop.wait(), PHASE_WAIT_S)
     finally:
         traffic.stop()
         await asyncio.gather(*tasks)

@@ -16,6 +16,8 @@ at directories of its own, so that any file a service leaves behind can be seen.
   completes (201, and the record downloads intact after the restart) or it fails cleanly
   (5xx or a dropped connection): no record row without all its MP3 bytes, no chunk without a
   record, counts up by exactly the records that were answered 201, and no temp file left.
+- SIGKILL during a conversion: the killed process cannot clean up, so its staging directory
+  (the WAV copy, the partial MP3) is still there; the next start of the service sweeps it.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from typing import Any
 import httpx
 import pytest
 
+from audio_service.staging import LOCK_NAME
 from devstack.stack import LocalStack
-from shared.testing import temporary_database
+from testkit.audio import AudioUser, create_user, upload
+from testkit.postgres import temporary_database
+from testkit.wav import tone_wav
 from tests.e2e.db_snapshot import diff, snapshot
 from tests.e2e.helpers import (
-    AudioUser,
-    create_user,
     download,
     fetch,
     multipart_parts,
@@ -45,9 +48,8 @@ from tests.e2e.helpers import (
     private_stack,
     sha256_hex,
     table_counts,
-    tone_wav,
     upload_auth,
-    upload_wav,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -90,11 +92,11 @@ async def client(restart_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def leftover_files(roots: dict[str, Path]) -> list[Path]:
-    """Every file (not directory) under the temp roots."""
+    """Every file (not directory) under the temp roots but a running service's staging lock."""
     found: list[Path] = []
     for root in roots.values():
         for directory, _dirs, files in os.walk(root):
-            found.extend(Path(directory) / name for name in files)
+            found.extend(Path(directory) / name for name in files if name != LOCK_NAME)
     return found
 
 
@@ -174,7 +176,7 @@ async def test_sigterm_and_restart_lose_nothing(
     for index, (frequency, duration, rate, channels) in enumerate(variants * 2):
         user = users[index % 2]
         wav = tone_wav(frequency, duration, sample_rate=rate, channels=channels)
-        response = await upload_wav(client, user, wav, f"durable-{index}.wav")
+        response = await upload(client, user, wav, filename=f"durable-{index}.wav")
         assert response.status_code == 201, response.text
         body = response.json()
         got = await download(client, str(body["record_id"]), user.user_id)
@@ -200,7 +202,8 @@ async def test_sigterm_and_restart_lose_nothing(
     for url, before in snapshots_before.items():
         assert diff(before, await snapshot(url)) == []
     # The users' tokens survived too.
-    again = await upload_wav(client, users[0], tone_wav(300.0, 0.2), "after-restart.wav")
+    wav = tone_wav(300.0, 0.2, sample_rate=16_000)
+    again = await upload(client, users[0], wav, filename="after-restart.wav")
     assert again.status_code == 201, again.text
     assert leftover_files(temp_roots) == []
     assert len(staging_dirs(temp_roots)) == 1, staging_dirs(temp_roots)  # the new process's
@@ -241,12 +244,12 @@ async def _sigterm_mid_upload(
     """Streams ``wav`` slowly to audio-0 and sends SIGTERM while the body is still arriving;
     returns how the upload ended and how long the process took to exit after the signal."""
     halfway = asyncio.Event()
-    upload = asyncio.create_task(_slow_upload(client, user, wav, halfway))
+    pending = asyncio.create_task(_slow_upload(client, user, wav, halfway))
     await asyncio.wait_for(halfway.wait(), timeout=30)
-    assert not upload.done(), "the upload finished before the signal"
+    assert not pending.done(), "the upload finished before the signal"
     signalled_at = time.monotonic()
     stack.processes["audio-0"].send_signal(signal.SIGTERM)
-    outcome = await asyncio.wait_for(upload, timeout=60)
+    outcome = await asyncio.wait_for(pending, timeout=60)
     problem = await asyncio.to_thread(graceful_stop, stack, "audio-0")
     assert problem is None, problem
     return outcome, time.monotonic() - signalled_at
@@ -260,7 +263,7 @@ async def test_sigterm_during_upload_completes_or_fails_cleanly(
     audio_url = env["AUDIO_DATABASE_URL"]
     user = await create_user(client)
     # 40 s of 16 kHz mono: 1.25 MB, more than Starlette keeps in memory (spooled to disk).
-    wav = tone_wav(350.0, 40.0)
+    wav = tone_wav(350.0, 40.0, sample_rate=16_000)
     # Round 1 with the running process's (default, 30 s) graceful period; round 2 with 1 s,
     # shorter than the rest of the body takes to arrive, so uvicorn cancels the request.
     periods = [env.get("AUDIO_GRACEFUL_SHUTDOWN_S"), "1"]
@@ -298,3 +301,38 @@ async def test_sigterm_during_upload_completes_or_fails_cleanly(
             assert sha256_hex(got.content) == record["output"]["sha256"]
             assert record["duration_s"] == pytest.approx(40.0, abs=1e-3)
     print("SIGTERM during an upload:", *outcomes, sep="\n  ")
+
+
+async def test_staging_left_by_a_sigkill_is_swept_on_the_next_start(
+    restart_stack: LocalStack, client: httpx.AsyncClient, temp_roots: dict[str, Path]
+) -> None:
+    stack = restart_stack
+    if not stack.processes["audio-0"].running():  # the test before may leave it stopped
+        await asyncio.to_thread(stack.start_service, "audio-0")
+    audio_url = stack.config.env["AUDIO_DATABASE_URL"]
+    user = await create_user(client)
+    # 4 min of 16 kHz mono, 7.7 MB: a conversion of a few seconds, long enough to kill.
+    wav = tone_wav(250.0, 240.0, sample_rate=16_000)
+    (killed_dir,) = staging_dirs(temp_roots)
+    counts_before = await table_counts(audio_url)
+    pending = asyncio.create_task(upload(client, user, wav, filename="killed.wav"))
+
+    async def converting() -> bool:
+        return any(path.suffix == ".mp3" for path in killed_dir.iterdir())
+
+    try:
+        assert await wait_until(converting, timeout_s=30, interval_s=0.02), "no conversion seen"
+        await asyncio.to_thread(stack.stop_service, "audio-0", signal.SIGKILL)
+    finally:
+        outcome = await asyncio.gather(pending, return_exceptions=True)
+    assert not (isinstance(outcome[0], httpx.Response) and outcome[0].status_code == 201)
+    staged = {path.suffix for path in killed_dir.iterdir() if path.name != LOCK_NAME}
+    assert staged == {".wav", ".mp3"}, "SIGKILL leaves the staged files behind"
+
+    await asyncio.to_thread(stack.start_service, "audio-0")
+    assert not killed_dir.exists(), "the new process swept the dead one's staging directory"
+    assert len(staging_dirs(temp_roots)) == 1, staging_dirs(temp_roots)  # the new process's
+    assert leftover_files(temp_roots) == []
+    assert (await table_counts(audio_url))["public.records"] == counts_before["public.records"]
+    again = await upload(client, user, tone_wav(300.0, 0.2, sample_rate=16_000))
+    assert again.status_code == 201, again.text

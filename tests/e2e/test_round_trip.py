@@ -9,7 +9,6 @@ both services' Swagger UI and OpenAPI are reachable under ``/services/<name>/``.
 
 from __future__ import annotations
 
-import io
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,25 +16,20 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 
-from audio_service.tests.wav_fixtures import (
+from devstack.stack import LocalStack
+from testkit.audio import create_user
+from testkit.wav import (
     LAME_FIXED_EXTRA_SAMPLES,
     decode_mp3,
     mp3_frame_samples,
-    sine_tones,
+    tone_wav,
 )
-from devstack.stack import LocalStack
-from tests.e2e.helpers import create_user, skip_stored_upstream_ids
+from tests.e2e.helpers import (
+    skip_stored_upstream_ids,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def tone_wav(*, sample_rate: int = 44100, channels: int = 2, duration_s: float = 1.0) -> bytes:
-    buffer = io.BytesIO()
-    samples = sine_tones(sample_rate=sample_rate, channels=channels, duration_s=duration_s)
-    sf.write(buffer, samples, sample_rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
 
 
 async def new_user(gateway: httpx.AsyncClient) -> tuple[int, str]:

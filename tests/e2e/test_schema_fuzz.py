@@ -45,7 +45,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devstack.stack import LocalStack
-from tests.e2e.helpers import create_user, skip_stored_upstream_ids, tone_wav
+from testkit.audio import create_user
+from testkit.wav import tone_wav
+from tests.e2e.helpers import (
+    skip_stored_upstream_ids,
+)
 
 pytestmark = pytest.mark.e2e
 

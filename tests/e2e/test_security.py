@@ -21,12 +21,14 @@ from typing import Any
 import httpx
 import pytest
 
-from audio_service.tests.wav_fixtures import unsupported_codec_wav
 from devstack.gateway import Gateway
 from devstack.ports import free_port
 from devstack.stack import LocalStack
+from shared.errors import PROBLEM_TYPES
+from testkit.audio import create_user
+from testkit.wav import tone_wav, unsupported_codec_wav
 from tests.e2e import db_snapshot
-from tests.e2e.helpers import create_user, tone_wav
+from tests.e2e.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -321,23 +323,27 @@ def raw_request(port: int, payload: bytes) -> bytes:
 
 async def _logged(stack: LocalStack, request_id: str, timeout_s: float = 3.0) -> bool:
     """Whether an audio instance logged the request, waiting a little for the log line."""
-    for _ in range(int(timeout_s / 0.1)):
-        if request_id in service_logs(stack, "audio"):
-            return True
-        await asyncio.sleep(0.1)
-    return False
+
+    async def in_logs() -> bool:
+        return request_id in service_logs(stack, "audio")
+
+    return await wait_until(in_logs, timeout_s=timeout_s)
 
 
 async def access_entries(stack: LocalStack, request_id: str) -> list[dict[str, object]]:
     """The gateway's access log lines of one request; nginx writes a line when it finalises
     the request, which for a refused body is after it has drained the rest (lingering close)."""
-    assert stack.gateway is not None
-    for _ in range(100):
-        entries = [e for e in stack.gateway.access_log_entries() if e["request_id"] == request_id]
-        if entries:
-            return entries
-        await asyncio.sleep(0.1)
-    return []
+    gateway = stack.gateway
+    assert gateway is not None
+    entries: list[dict[str, object]] = []
+
+    async def logged() -> bool:
+        nonlocal entries
+        entries = [e for e in gateway.access_log_entries() if e["request_id"] == request_id]
+        return bool(entries)
+
+    await wait_until(logged, timeout_s=10)
+    return entries
 
 
 async def test_oversized_upload_is_cut_off_by_the_gateway(
@@ -358,8 +364,8 @@ async def test_oversized_upload_is_cut_off_by_the_gateway(
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
     assert body == {
-        "type": "https://problems.quiz-audio.dev/payload-too-large",
-        "title": "Payload Too Large",
+        "type": PROBLEM_TYPES[413].uri,
+        "title": PROBLEM_TYPES[413].title,
         "status": 413,
         "detail": "The request body is larger than the gateway accepts.",
         "request_id": too_big,

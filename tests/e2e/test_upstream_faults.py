@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from devstack.stack import LocalStack
+from testkit.problems import assert_problem
 from tests.e2e.helpers import (
-    assert_problem,
     duplicate_upstream_ids,
     fetch,
     instance_health,
@@ -70,6 +70,16 @@ def answered(stats_body: dict[str, Any], *statuses: int) -> int:
     """How many upstream calls the emulator answered with one of ``statuses``."""
     counts: dict[str, int] = stats_body["status_counts"]
     return sum(counts.get(str(status), 0) for status in statuses)
+
+
+async def until_answered(emulator: httpx.AsyncClient, status: int, more_than: int) -> None:
+    """Returns once the emulator has answered more than ``more_than`` calls with ``status``
+    (its own counter decides, not a guess of how long that takes)."""
+
+    async def seen() -> bool:
+        return answered(await stats(emulator), status) > more_than
+
+    assert await wait_until(seen, timeout_s=10, interval_s=0.02), f"no {status} answered"
 
 
 async def timed_quiz(
@@ -220,13 +230,14 @@ async def test_5xx_burst_is_502_and_bounded(
 async def test_5xx_burst_recovers_within_one_request(
     stack: LocalStack, gateway: httpx.AsyncClient, fresh_ids: httpx.AsyncClient
 ) -> None:
-    # Each call takes 0.5 s and fails while the burst lasts; the burst ends at 0.75 s, so the
-    # first call (and probably the second) fails and a retry succeeds inside the deadline.
+    # Each call takes 0.5 s and fails while the burst lasts; the burst ends once the emulator
+    # has answered a 503, so a retry (at most QUIZ_UPSTREAM_MAX_ATTEMPTS) succeeds inside
+    # the deadline.
     await configure(fresh_ids, latency_ms=500, error_rate=1.0, error_statuses=[503])
     failed_before = answered(await stats(fresh_ids), 503)
     request_id = new_request_id("upstream-burst")
     request = asyncio.create_task(post_quiz(gateway, 3, request_id=request_id))
-    await asyncio.sleep(0.75)
+    await until_answered(fresh_ids, 503, more_than=failed_before)
     await configure(fresh_ids, error_rate=0.0)
     response = await request
     assert response.status_code == 200, response.text
@@ -269,7 +280,8 @@ async def test_rate_limit_lifted_during_retry_after_succeeds(
     request_id = new_request_id("upstream-429-lifted")
     started = time.monotonic()
     request = asyncio.create_task(post_quiz(gateway, 2, request_id=request_id))
-    await asyncio.sleep(0.4)
+    # Lifted once the first 429 is out: its Retry-After: 1 leaves a second for it.
+    await until_answered(fresh_ids, 429, more_than=limited_before)
     await configure(fresh_ids, rate_limit_rate=0.0)
     response = await request
     elapsed = time.monotonic() - started

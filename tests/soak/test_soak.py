@@ -31,7 +31,11 @@ import psutil
 import pytest
 
 from devstack.stack import LocalStack
-from tests.e2e.helpers import AudioUser, create_user, skip_stored_upstream_ids, tone_wav
+from testkit.audio import AudioUser, create_user
+from testkit.wav import tone_wav
+from tests.e2e.helpers import (
+    skip_stored_upstream_ids,
+)
 
 pytestmark = pytest.mark.soak
 

@@ -1,26 +1,27 @@
-"""Test helpers both services use: throwaway PostgreSQL databases and an in-process client.
+"""Throwaway PostgreSQL databases on the test server (``TEST_DATABASE_URL``).
 
-Tests always run against a real PostgreSQL (``TEST_DATABASE_URL``). Each test session
-creates its own uniquely named databases and drops them at the end.
+Tests always run against a real PostgreSQL. Each test session creates its own uniquely named
+databases and drops them at the end.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.db import async_url
+from shared.migrations import upgrade_database
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -33,29 +34,11 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Under CI a missing dependency fails the run; locally it skips with the reason."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
     pytest.skip(reason)
-
-
-# The team's recorded jservice responses live beside the checkout (../shared/data), in CI as on
-# a developer's machine; they are test data only and are not shipped with the project.
-_SAMPLE_PATH = Path(__file__).resolve().parents[2] / "shared/data/jservice_random_sample.json"
-
-
-def recorded_jservice_sample() -> list[dict[str, Any]]:
-    """70 items exactly as the real jservice returned them (``JSERVICE_SAMPLE_PATH`` or
-    ``../shared/data``). Missing: fails under CI, else skips the calling module or test."""
-    path = Path(os.environ.get("JSERVICE_SAMPLE_PATH", _SAMPLE_PATH))
-    if not path.is_file():
-        reason = f"the recorded jservice sample is missing at {path} (set JSERVICE_SAMPLE_PATH)"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
-        pytest.skip(reason, allow_module_level=True)
-    items: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
-    return items
 
 
 def _plain(url: str) -> str:
@@ -67,7 +50,6 @@ async def _admin_connection() -> asyncpg.Connection:
         return await asyncpg.connect(_plain(admin_database_url()), timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         unavailable(f"PostgreSQL at TEST_DATABASE_URL={admin_database_url()} is unreachable: {exc}")
-        raise  # unreachable: unavailable() always raises
 
 
 @asynccontextmanager
@@ -105,10 +87,31 @@ async def truncate_all(engine: AsyncEngine, metadata: MetaData) -> None:
                 await connection.execute(table.delete())
 
 
-@asynccontextmanager
-async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Runs the app's lifespan and yields a client talking to it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+async def row_counts(engine: AsyncEngine, metadata: MetaData) -> dict[str, int]:
+    """Rows per table of ``metadata``."""
+    counts: dict[str, int] = {}
+    async with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            counted = await connection.scalar(text(f'SELECT count(*) FROM "{table.name}"'))  # noqa: S608
+            counts[table.name] = int(counted or 0)
+    return counts
+
+
+def database_fixtures(prefix: str, alembic_ini: Path) -> tuple[Any, Any]:
+    """The ``database_url`` (a throwaway database with the service's migrations) and
+    ``db_engine`` (for assertions and truncation) session fixtures of a service's tests:
+    ``database_url, db_engine = database_fixtures("test_quiz", ALEMBIC_INI)`` in a conftest."""
+
+    @pytest.fixture(scope="session", name="database_url")
+    async def database_url() -> AsyncIterator[str]:
+        async with temporary_database(prefix) as url:
+            await asyncio.to_thread(upgrade_database, alembic_ini, url)
+            yield url
+
+    @pytest.fixture(scope="session", name="db_engine")
+    async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+        engine = create_async_engine(async_url(database_url))
+        yield engine
+        await engine.dispose()
+
+    return database_url, db_engine

@@ -1,8 +1,9 @@
 """WAV test files of every flavour the audio service must accept or refuse, plus analysis.
 
-Everything here writes into a directory the caller owns (``tmp_path``) and returns the path:
+The one tone generator of the tests is here, for in-process and end-to-end tests alike.
+Files go into a directory the caller owns (``tmp_path``):
 
-- ``write_tone_wav``: a sine tone per channel with soundfile, any container/subtype/rate.
+- ``tone_wav`` / ``write_tone_wav``: sine tones with soundfile, any container/subtype/rate.
 - ``ACCEPTED_VARIANTS``: named ``WavVariant``s (codecs, rates, channel counts, broken size
   fields, extra chunks); ``variant.write(directory)``.
 - ``REJECTED_FILES``: named ``BadWav``s with the error class and ``code`` they must raise.
@@ -21,6 +22,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lameenc
 import numpy as np
@@ -60,18 +62,22 @@ def sine_tones(
     return np.stack([amplitude * np.sin(2 * np.pi * f * t) for f in freqs[:channels]], axis=1)
 
 
-def write_tone_wav(
-    path: Path,
+def tone_wav(
+    frequency_hz: float | None = None,
+    duration_s: float = 0.5,
     *,
     sample_rate: int = 44100,
     channels: int = 1,
-    duration_s: float = 0.5,
     subtype: str = "PCM_16",
     container: str = "WAV",
     frequencies: tuple[float, ...] | None = None,
     amplitude: float = 0.5,
-) -> Path:
-    """Write sine tones with soundfile; ``container`` is "WAV", "WAVEX" or "RF64"."""
+) -> bytes:
+    """The bytes of a WAV of sine tones, written by soundfile: every channel at
+    ``frequency_hz``, or each at its own (``frequencies``, else ``tone_frequencies``).
+    ``container`` is "WAV", "WAVEX" or "RF64"; ``subtype`` any soundfile subtype."""
+    if frequency_hz is not None:
+        frequencies = (frequency_hz,) * channels
     samples = sine_tones(
         sample_rate=sample_rate,
         channels=channels,
@@ -79,7 +85,14 @@ def write_tone_wav(
         frequencies=frequencies,
         amplitude=amplitude,
     )
-    sf.write(path, samples, sample_rate, subtype=subtype, format=container)
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate, subtype=subtype, format=container)
+    return buffer.getvalue()
+
+
+def write_tone_wav(path: Path, **options: Any) -> Path:
+    """``tone_wav(**options)`` written to ``path``."""
+    path.write_bytes(tone_wav(**options))
     return path
 
 
@@ -303,10 +316,7 @@ class BadWav:
 
 
 def _real_wav(duration_s: float = 0.1) -> bytes:
-    buffer = io.BytesIO()
-    tones = sine_tones(sample_rate=8000, channels=1, duration_s=duration_s)
-    sf.write(buffer, tones, 8000, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
+    return tone_wav(duration_s=duration_s, sample_rate=8000)
 
 
 def _ogg_bytes() -> bytes:

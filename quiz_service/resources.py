@@ -1,0 +1,36 @@
+"""What the quiz service's lifespan opens: the upstream client and the ingestion service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from quiz_service.service import IngestionLimits, QuizService
+from quiz_service.settings import QuizSettings
+from quiz_service.upstream import create_http_client, create_provider
+from shared.db import Database
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuizResources:
+    """``app.state.resources`` of the quiz service: what its routes reach."""
+
+    settings: QuizSettings
+    database: Database
+    quiz: QuizService
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: QuizSettings, database: Database
+) -> AsyncIterator[QuizResources]:
+    # One client for the process: its connection pool is what makes upstream calls cheap.
+    async with create_http_client(settings) as client:
+        limits = IngestionLimits(
+            deadline_s=settings.request_deadline_s,
+            max_rounds=settings.max_fetch_rounds,
+            max_calls_per_round=settings.max_calls_per_round,
+        )
+        quiz = QuizService(database, create_provider(settings, client), limits)
+        yield QuizResources(settings=settings, database=database, quiz=quiz)
