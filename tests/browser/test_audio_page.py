@@ -16,8 +16,8 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
 from devstack.stack import LocalStack
+from testkit.wav import tone_wav
 from tests.browser.pages import Page
-from tests.e2e.helpers import tone_wav
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +40,7 @@ def unique(stem: str) -> str:
 
 def write_wav(directory: Path, name: str, seconds: float, frequency: float = 440.0) -> Path:
     path = directory / name
-    path.write_bytes(tone_wav(frequency, seconds))
+    path.write_bytes(tone_wav(frequency, seconds, sample_rate=16_000))
     return path
 
 
@@ -271,8 +271,8 @@ def test_dropped_files_are_uploaded_together(
     first, second = f"{unique('drop-a')}.wav", f"{unique('drop-b')}.wav"
     page.drop_files(
         [
-            (first, "audio/wav", tone_wav(330, 1.0)),
-            (second, "audio/wav", tone_wav(660, 2.0)),
+            (first, "audio/wav", tone_wav(330, 1.0, sample_rate=16_000)),
+            (second, "audio/wav", tone_wav(660, 2.0, sample_rate=16_000)),
         ]
     )
     assert page.upload_outcome(first)[0] == "done"
@@ -358,7 +358,7 @@ def test_a_long_list_shows_more_on_request(
     auth = {"user_id": str(user_id), "token": token}
     names = [f"clip-{i:02d}.wav" for i in range(PAGE_SIZE + 2)]
     for number, name in enumerate(names):
-        wav = tone_wav(200 + 10 * number, 0.2)
+        wav = tone_wav(200 + 10 * number, 0.2, sample_rate=16_000)
         response = api.post("/record", data=auth, files={"file": (name, wav, "audio/wav")})
         assert response.status_code == 201, response.text
     page.open()

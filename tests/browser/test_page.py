@@ -17,8 +17,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from devstack.gateway import WEB_ROOT
+from testkit.wav import tone_wav
 from tests.browser.pages import Page
-from tests.e2e.helpers import tone_wav
 
 pytestmark = pytest.mark.browser
 
