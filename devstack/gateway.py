@@ -31,15 +31,27 @@ from devstack.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
+# AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
+DEFAULT_MAX_BODY_SIZE = "257m"
+# The gateway's settings that have a default (docker-compose.yml and .env.example use the
+# same values); the README's gateway section says what each one does.
+GATEWAY_DEFAULTS = {
+    "GATEWAY_SMALL_BODY_MAX_SIZE": "16k",
+    "GATEWAY_HEADER_TIMEOUT": "10s",
+    "GATEWAY_BODY_IDLE_TIMEOUT": "10s",
+    "GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "128",
+    "GATEWAY_PUBLIC_HOST": "",
+    # nginx's set_real_ip_from needs a value; nothing here listens on a UNIX socket.
+    "GATEWAY_TRUSTED_PROXY": "unix:",
+}
 TEMPLATE_VARIABLES = (
     "GATEWAY_LISTEN",
     "QUIZ_SERVERS",
     "AUDIO_SERVERS",
     "GATEWAY_MAX_BODY_SIZE",
     "GATEWAY_CACHE_DIR",
+    *GATEWAY_DEFAULTS,
 )
-# AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
-DEFAULT_MAX_BODY_SIZE = "257m"
 MIME_TYPES = Path("/etc/nginx/mime.types")
 NGINX_INSTALL_HINT = (
     "nginx is not installed: install it with `sudo apt-get install nginx-light` "
@@ -141,7 +153,11 @@ class Gateway:
     ) -> None:
         self.workdir = workdir.resolve()
         # The download cache lives in the work dir unless the caller says otherwise.
-        self.values = {"GATEWAY_CACHE_DIR": str(self.workdir / "cache"), **values}
+        self.values = {
+            "GATEWAY_CACHE_DIR": str(self.workdir / "cache"),
+            **GATEWAY_DEFAULTS,
+            **values,
+        }
         self.worker_processes = worker_processes
         self.error_log_level = error_log_level
         self.template = template
@@ -159,15 +175,20 @@ class Gateway:
         port: int | None = None,
         host: str = LOOPBACK,
         max_body_size: str = DEFAULT_MAX_BODY_SIZE,
+        settings: Mapping[str, str] | None = None,
         worker_processes: int = 1,
         nginx: Path | None = None,
     ) -> Gateway:
-        """A gateway on ``host:port`` (a free port by default) in front of the given servers."""
+        """A gateway on ``host:port`` (a free port by default) in front of the given servers.
+
+        ``settings`` overrides ``GATEWAY_DEFAULTS`` (e.g. ``{"GATEWAY_HEADER_TIMEOUT": "1s"}``).
+        """
         values = {
             "GATEWAY_LISTEN": f"{host}:{port or free_port()}",
             "QUIZ_SERVERS": upstream_servers(quiz_servers),
             "AUDIO_SERVERS": upstream_servers(audio_servers),
             "GATEWAY_MAX_BODY_SIZE": max_body_size,
+            **(settings or {}),
         }
         return cls(workdir, values, worker_processes=worker_processes, nginx=nginx)
 

@@ -12,9 +12,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import uvicorn
@@ -22,8 +22,10 @@ import uvicorn
 from devstack.gateway import NGINX_INSTALL_HINT, Gateway, nginx_binary
 from devstack.ports import LOOPBACK, free_port
 
-# Small, so the 413 test needs no big body; the real value is 257m (see the template).
+# Small, so the 413 tests need no big body; the real values are 257m and 16k (see the template).
 TEST_MAX_BODY_SIZE = "1k"
+TEST_SMALL_BODY_MAX_SIZE = "512"
+TEST_SETTINGS = {"GATEWAY_SMALL_BODY_MAX_SIZE": TEST_SMALL_BODY_MAX_SIZE}
 
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
@@ -32,16 +34,19 @@ Send = Callable[[dict[str, Any]], Any]
 def _echo_app(name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        body_bytes = 0
-        more_body = True
-        while more_body:
-            message = await receive()
-            body_bytes += len(message.get("body", b""))
-            more_body = message.get("more_body", False)
         headers: dict[str, str] = {}
         for key, value in scope["headers"]:
             k, v = key.decode("latin-1"), value.decode("latin-1")
             headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        # X-Echo-Answer-After answers once that many body bytes came, without reading the
+        # rest: a service refusing a body part-way (its size limit, its body deadline).
+        answer_after = int(headers.get("x-echo-answer-after", "-1"))
+        body_bytes = 0
+        more_body = True
+        while more_body and not 0 <= answer_after <= body_bytes:
+            message = await receive()
+            body_bytes += len(message.get("body", b""))
+            more_body = message.get("more_body", False)
         payload = {
             "instance": name,
             "method": scope["method"],
@@ -173,25 +178,37 @@ def gateway(
         quiz_servers=[upstreams["quiz-a"].address, upstreams["quiz-b"].address],
         audio_servers=[upstreams["audio-a"].address, upstreams["audio-b"].address],
         max_body_size=TEST_MAX_BODY_SIZE,
+        settings=TEST_SETTINGS,
         nginx=nginx,
     ) as running:
         yield running
 
 
-MakeGateway = Callable[[Sequence[str], Sequence[str]], Gateway]
+class MakeGateway(Protocol):
+    def __call__(
+        self,
+        quiz_servers: Sequence[str],
+        audio_servers: Sequence[str],
+        settings: Mapping[str, str] | None = None,
+    ) -> Gateway: ...
 
 
 @pytest.fixture
 def make_gateway(nginx: Path, tmp_path: Path) -> Iterator[MakeGateway]:
-    """Start a gateway of its own (fresh failure counters) in front of the given servers."""
+    """Start a gateway of its own (fresh counters, other settings) in front of the servers."""
     started: list[Gateway] = []
 
-    def make(quiz_servers: Sequence[str], audio_servers: Sequence[str]) -> Gateway:
+    def make(
+        quiz_servers: Sequence[str],
+        audio_servers: Sequence[str],
+        settings: Mapping[str, str] | None = None,
+    ) -> Gateway:
         gateway = Gateway.local(
             tmp_path / f"gateway-{len(started)}",
             quiz_servers=quiz_servers,
             audio_servers=audio_servers,
             max_body_size=TEST_MAX_BODY_SIZE,
+            settings={**TEST_SETTINGS, **(settings or {})},
             nginx=nginx,
         )
         gateway.start()
