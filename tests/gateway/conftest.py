@@ -31,49 +31,64 @@ Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 
-def _echo_app(name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
+class EchoStats:
+    """What a stand-in is doing, for tests to wait on: requests it has begun and not ended."""
+
+    def __init__(self) -> None:
+        self.in_progress = 0
+
+
+def _echo_app(name: str, stats: EchoStats) -> Callable[[dict[str, Any], Receive, Send], Any]:
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        assert scope["type"] == "http"
-        headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
-            k, v = key.decode("latin-1"), value.decode("latin-1")
-            headers[k] = f"{headers[k]}, {v}" if k in headers else v
-        # X-Echo-Answer-After answers once that many body bytes came, without reading the
-        # rest: a service refusing a body part-way (its size limit, its body deadline).
-        answer_after = int(headers.get("x-echo-answer-after", "-1"))
-        body_bytes = 0
-        more_body = True
-        while more_body and not 0 <= answer_after <= body_bytes:
-            message = await receive()
-            body_bytes += len(message.get("body", b""))
-            more_body = message.get("more_body", False)
-        payload = {
-            "instance": name,
-            "method": scope["method"],
-            "path": scope["path"],
-            "raw_path": scope["raw_path"].decode("latin-1"),
-            "query": scope["query_string"].decode("latin-1"),
-            "headers": headers,
-            "body_bytes": body_bytes,
-        }
-        # X-Echo-Status asks for another status, like a service answering with its own error.
-        status = int(headers.get("x-echo-status", "200"))
-        body = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    # The gateway must hide this copy and send its own id once.
-                    (b"x-request-id", b"upstream-copy"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        stats.in_progress += 1
+        try:
+            await _echo(name, scope, receive, send)
+        finally:
+            stats.in_progress -= 1
 
     return app
+
+
+async def _echo(name: str, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    assert scope["type"] == "http"
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        k, v = key.decode("latin-1"), value.decode("latin-1")
+        headers[k] = f"{headers[k]}, {v}" if k in headers else v
+    # X-Echo-Answer-After answers once that many body bytes came, without reading the
+    # rest: a service refusing a body part-way (its size limit, its body deadline).
+    answer_after = int(headers.get("x-echo-answer-after", "-1"))
+    body_bytes = 0
+    more_body = True
+    while more_body and not 0 <= answer_after <= body_bytes:
+        message = await receive()
+        body_bytes += len(message.get("body", b""))
+        more_body = message.get("more_body", False)
+    payload = {
+        "instance": name,
+        "method": scope["method"],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"].decode("latin-1"),
+        "query": scope["query_string"].decode("latin-1"),
+        "headers": headers,
+        "body_bytes": body_bytes,
+    }
+    # X-Echo-Status asks for another status, like a service answering with its own error.
+    status = int(headers.get("x-echo-status", "200"))
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # The gateway must hide this copy and send its own id once.
+                (b"x-request-id", b"upstream-copy"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class EchoServer:
@@ -82,8 +97,9 @@ class EchoServer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.port = free_port()
+        self.stats = EchoStats()
         config = uvicorn.Config(
-            _echo_app(name),
+            _echo_app(name, self.stats),
             host=LOOPBACK,
             port=self.port,
             log_level="warning",
