@@ -11,7 +11,7 @@ from __future__ import annotations
 import select
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -22,7 +22,7 @@ def parse_response(raw: bytes) -> httpx.Response:
     """An HTTP/1.x response (status line, headers, body) as an httpx.Response."""
     head, _, body = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = [tuple(line.split(": ", 1)) for line in header_lines]
+    headers = [(name, value) for name, _, value in (h.partition(": ") for h in header_lines)]
     return httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
 
 
@@ -45,7 +45,6 @@ class Paced:
     closed: bool = False  # the gateway closed (FIN) or reset the connection
     reset: bool = False
     seconds: float = 0.0
-    events: list[str] = field(default_factory=list)
 
     @property
     def response(self) -> httpx.Response:

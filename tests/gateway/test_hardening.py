@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -180,8 +181,6 @@ def test_requests_in_progress_per_client_are_capped(make_gateway: MakeGateway) -
 
 
 def _check_the_cap(gateway: Gateway, upstream: EchoServer) -> None:
-    import socket
-
     head = b"POST /quiz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx"
     held = [socket.create_connection(gateway.address, timeout=5) for _ in range(2)]
     try:
@@ -340,8 +339,6 @@ def test_protocol_errors_are_problems(gateway: Gateway, raw: bytes, status: int,
 def test_http09_request_gets_the_problem_body_alone(gateway: Gateway) -> None:
     """HTTP/0.9 has no status line and no headers, so nginx sends the body only: still the
     problem JSON (no Host in HTTP/0.9, hence the 400)."""
-    import socket
-
     with socket.create_connection(gateway.address, timeout=5) as sock:
         sock.sendall(b"GET /quiz\r\n")
         raw = b""
