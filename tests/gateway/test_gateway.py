@@ -135,8 +135,11 @@ def test_unknown_path_is_a_problem_404(client: httpx.Client, url: str) -> None:
     assert_problem(client.get(url), 404, "not-found")
 
 
-def test_internal_problem_locations_are_not_reachable(client: httpx.Client) -> None:
-    assert_problem(client.get("/_problem/502"), 404, "not-found")
+@pytest.mark.parametrize(
+    "url", ["/_problem/502", "/_problem/missing-host", "/_record/small-body", "/_record/range"]
+)
+def test_internal_locations_are_not_reachable(client: httpx.Client, url: str) -> None:
+    assert_problem(client.get(url), 404, "not-found")
 
 
 # --- forwarded headers -----------------------------------------------------------------------
