@@ -249,7 +249,9 @@ class Gateway:
             f"pid {_quote(self.pid_path)};",
             f"error_log {_quote(self.error_log)} {self.error_log_level};",
             "events {",
-            "    worker_connections 1024;",
+            # A proxied request holds two connections (client and service): room for 2048
+            # requests per worker, 16 clients at GATEWAY_MAX_CONNECTIONS_PER_CLIENT (128).
+            "    worker_connections 4096;",
             "}",
             "http {",
             *([f"    include {_quote(MIME_TYPES)};"] if MIME_TYPES.is_file() else []),
