@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from devstack.gateway import NGINX_INSTALL_HINT
+from devstack.gateway import GATEWAY_DEFAULTS, NGINX_INSTALL_HINT
 from devstack.stack import LocalStack, StackConfig, gateway_available
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,7 @@ def build_config() -> StackConfig:
         audio_ports=[_port("AUDIO_PORT", 8002)],
         emulator_port=_port("EMULATOR_PORT", 9000) if use_emulator else None,
         env=env,
+        gateway_settings={k: os.environ[k] for k in GATEWAY_DEFAULTS if k in os.environ},
         with_gateway=gateway_available(),
         log_to_files=False,
     )

@@ -33,6 +33,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
 # The page's static files; compose mounts the same directory into the gateway container.
 WEB_ROOT = REPO_ROOT / "web"
+# AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
+DEFAULT_MAX_BODY_SIZE = "257m"
+# The gateway's settings that have a default (docker-compose.yml and .env.example use the
+# same values); the README's gateway section says what each one does.
+GATEWAY_DEFAULTS = {
+    "GATEWAY_SMALL_BODY_MAX_SIZE": "16k",
+    "GATEWAY_HEADER_TIMEOUT": "10s",
+    "GATEWAY_BODY_IDLE_TIMEOUT": "10s",
+    "GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "128",
+    "GATEWAY_PUBLIC_HOST": "",
+    # nginx's set_real_ip_from needs a value; nothing here listens on a UNIX socket.
+    "GATEWAY_TRUSTED_PROXY": "unix:",
+}
 TEMPLATE_VARIABLES = (
     "GATEWAY_LISTEN",
     "QUIZ_SERVERS",
@@ -40,9 +53,8 @@ TEMPLATE_VARIABLES = (
     "GATEWAY_MAX_BODY_SIZE",
     "GATEWAY_CACHE_DIR",
     "GATEWAY_WEB_ROOT",
+    *GATEWAY_DEFAULTS,
 )
-# AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
-DEFAULT_MAX_BODY_SIZE = "257m"
 MIME_TYPES = Path("/etc/nginx/mime.types")
 NGINX_INSTALL_HINT = (
     "nginx is not installed: install it with `sudo apt-get install nginx-light` "
@@ -148,6 +160,7 @@ class Gateway:
         self.values = {
             "GATEWAY_CACHE_DIR": str(self.workdir / "cache"),
             "GATEWAY_WEB_ROOT": str(WEB_ROOT),
+            **GATEWAY_DEFAULTS,
             **values,
         }
         self.worker_processes = worker_processes
@@ -167,15 +180,20 @@ class Gateway:
         port: int | None = None,
         host: str = LOOPBACK,
         max_body_size: str = DEFAULT_MAX_BODY_SIZE,
+        settings: Mapping[str, str] | None = None,
         worker_processes: int = 1,
         nginx: Path | None = None,
     ) -> Gateway:
-        """A gateway on ``host:port`` (a free port by default) in front of the given servers."""
+        """A gateway on ``host:port`` (a free port by default) in front of the given servers.
+
+        ``settings`` overrides ``GATEWAY_DEFAULTS`` (e.g. ``{"GATEWAY_HEADER_TIMEOUT": "1s"}``).
+        """
         values = {
             "GATEWAY_LISTEN": f"{host}:{port or free_port()}",
             "QUIZ_SERVERS": upstream_servers(quiz_servers),
             "AUDIO_SERVERS": upstream_servers(audio_servers),
             "GATEWAY_MAX_BODY_SIZE": max_body_size,
+            **(settings or {}),
         }
         return cls(workdir, values, worker_processes=worker_processes, nginx=nginx)
 
@@ -236,7 +254,9 @@ class Gateway:
             f"pid {_quote(self.pid_path)};",
             f"error_log {_quote(self.error_log)} {self.error_log_level};",
             "events {",
-            "    worker_connections 1024;",
+            # A proxied request holds two connections (client and service): room for 2048
+            # requests per worker, 16 clients at GATEWAY_MAX_CONNECTIONS_PER_CLIENT (128).
+            "    worker_connections 4096;",
             "}",
             "http {",
             *([f"    include {_quote(MIME_TYPES)};"] if MIME_TYPES.is_file() else []),

@@ -26,6 +26,8 @@ class StackConfig:
     audio_ports: list[int]
     emulator_port: int | None
     env: dict[str, str] = field(default_factory=dict)
+    # GATEWAY_* settings of the template (devstack.gateway.GATEWAY_DEFAULTS when unset).
+    gateway_settings: dict[str, str] = field(default_factory=dict)
     with_gateway: bool = True
     nginx_workers: int = 1
     log_to_files: bool = True
@@ -122,6 +124,7 @@ class LocalStack:
                     "QUIZ_SERVERS": _servers(self.config.quiz_ports),
                     "AUDIO_SERVERS": _servers(self.config.audio_ports),
                     "GATEWAY_MAX_BODY_SIZE": str(self.config.gateway_max_body_bytes),
+                    **self.config.gateway_settings,
                 },
                 worker_processes=self.config.nginx_workers,
             )

@@ -37,6 +37,7 @@ from devstack.gateway import (
     GatewayError,
     TemplateError,
     nginx_binary,
+    template_variables,
 )
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -302,6 +303,15 @@ def check_gateway(model: dict[str, Any]) -> str:
             values[key] = _SERVER.sub("server 127.0.0.1", environment[key])
 
     problems = []
+    # The image's envsubst leaves a name it was not given as "${NAME}" text: nginx would fail.
+    needed = template_variables(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    unset = needed - environment.keys()
+    if unset:
+        problems.append(f"the gateway environment does not set {', '.join(sorted(unset))}")
+    envsubst_filter = re.compile(environment.get("NGINX_ENVSUBST_FILTER", ".*"))
+    unfiltered = {name for name in needed if not envsubst_filter.search(name)}
+    if unfiltered:
+        problems.append(f"NGINX_ENVSUBST_FILTER leaves out {', '.join(sorted(unfiltered))}")
     audio_env = services.get("audio", {}).get("environment") or {}
     if "GATEWAY_MAX_BODY_SIZE" in environment and audio_env.get("AUDIO_MAX_UPLOAD_BYTES"):
         limit = parse_size(environment["GATEWAY_MAX_BODY_SIZE"])
@@ -317,8 +327,6 @@ def check_gateway(model: dict[str, Any]) -> str:
     listen_port = environment.get("GATEWAY_LISTEN", "").split()[0].rpartition(":")[2]
     if listen_port and published and int(listen_port) not in published:
         problems.append(f"the gateway listens on {listen_port} but publishes {published}")
-    if "GATEWAY_CACHE_DIR" not in environment:
-        problems.append("the gateway environment does not set GATEWAY_CACHE_DIR")
     problems += page_mount_problems(gateway, environment)
     if problems:
         raise CheckFailed("\n".join(problems))

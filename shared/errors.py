@@ -43,11 +43,13 @@ def _registry(*rows: tuple[int, str, str]) -> dict[int, ProblemType]:
 PROBLEM_TYPES: dict[int, ProblemType] = _registry(
     (400, "bad-request", "Bad Request"),
     (401, "unauthorized", "Unauthorized"),
+    (403, "forbidden", "Forbidden"),
     (404, "not-found", "Not Found"),
     (405, "method-not-allowed", "Method Not Allowed"),
     (408, "request-timeout", "Request Timeout"),
     (409, "conflict", "Conflict"),
     (411, "length-required", "Length Required"),
+    (412, "precondition-failed", "Precondition Failed"),
     (413, "payload-too-large", "Content Too Large"),
     (414, "uri-too-long", "URI Too Long"),
     (415, "unsupported-media-type", "Unsupported Media Type"),

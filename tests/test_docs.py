@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gateway import GATEWAY_DEFAULTS
 from devstack.settings_doc import README, SETTINGS, readme_with_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ def test_readme_settings_table_is_current() -> None:
 def test_env_example_names_every_setting_and_only_those() -> None:
     known = {f"{prefix}{name.upper()}" for prefix, cls in SETTINGS for name in cls.model_fields}
     compose_only = {"GATEWAY_PORT", "GATEWAY_MAX_BODY_SIZE", "POSTGRES_PASSWORD"}
-    compose_only |= {"QUIZ_DB_PASSWORD", "AUDIO_DB_PASSWORD"}
+    compose_only |= {"QUIZ_DB_PASSWORD", "AUDIO_DB_PASSWORD", *GATEWAY_DEFAULTS}
     text = (ROOT / ".env.example").read_text()
     named = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
     assert named, ".env.example lists no settings"
@@ -39,3 +40,14 @@ def test_env_example_values_are_accepted_by_the_settings(monkeypatch: pytest.Mon
         for name in cls.model_fields:
             if f"{prefix}{name.upper()}" in values:
                 assert str(getattr(settings, name)) != "", name
+
+
+def test_env_example_gateway_values_are_the_gateway_defaults() -> None:
+    """compose and `make run` (devstack.gateway) render the template with the same values."""
+    text = (ROOT / ".env.example").read_text()
+    values = dict(re.findall(r"^#?\s*(GATEWAY_[A-Z0-9_]+)=(.*)$", text, flags=re.MULTILINE))
+    assert {name: values.get(name) for name in GATEWAY_DEFAULTS} == GATEWAY_DEFAULTS
+    readme = README.read_text()
+    for name, default in GATEWAY_DEFAULTS.items():
+        shown = f"`{default}`" if default else "(empty)"
+        assert f"| `{name}` | {shown} |" in readme, name

@@ -12,9 +12,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import uvicorn
@@ -22,53 +22,73 @@ import uvicorn
 from devstack.gateway import NGINX_INSTALL_HINT, Gateway, nginx_binary
 from devstack.ports import LOOPBACK, free_port
 
-# Small, so the 413 test needs no big body; the real value is 257m (see the template).
+# Small, so the 413 tests need no big body; the real values are 257m and 16k (see the template).
 TEST_MAX_BODY_SIZE = "1k"
+TEST_SMALL_BODY_MAX_SIZE = "512"
+TEST_SETTINGS = {"GATEWAY_SMALL_BODY_MAX_SIZE": TEST_SMALL_BODY_MAX_SIZE}
 
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 
-def _echo_app(name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
+class EchoStats:
+    """What a stand-in is doing, for tests to wait on: requests it has begun and not ended."""
+
+    def __init__(self) -> None:
+        self.in_progress = 0
+
+
+def _echo_app(name: str, stats: EchoStats) -> Callable[[dict[str, Any], Receive, Send], Any]:
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        assert scope["type"] == "http"
-        body_bytes = 0
-        more_body = True
-        while more_body:
-            message = await receive()
-            body_bytes += len(message.get("body", b""))
-            more_body = message.get("more_body", False)
-        headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
-            k, v = key.decode("latin-1"), value.decode("latin-1")
-            headers[k] = f"{headers[k]}, {v}" if k in headers else v
-        payload = {
-            "instance": name,
-            "method": scope["method"],
-            "path": scope["path"],
-            "raw_path": scope["raw_path"].decode("latin-1"),
-            "query": scope["query_string"].decode("latin-1"),
-            "headers": headers,
-            "body_bytes": body_bytes,
-        }
-        # X-Echo-Status asks for another status, like a service answering with its own error.
-        status = int(headers.get("x-echo-status", "200"))
-        body = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    # The gateway must hide this copy and send its own id once.
-                    (b"x-request-id", b"upstream-copy"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        stats.in_progress += 1
+        try:
+            await _echo(name, scope, receive, send)
+        finally:
+            stats.in_progress -= 1
 
     return app
+
+
+async def _echo(name: str, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    assert scope["type"] == "http"
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        k, v = key.decode("latin-1"), value.decode("latin-1")
+        headers[k] = f"{headers[k]}, {v}" if k in headers else v
+    # X-Echo-Answer-After answers once that many body bytes came, without reading the
+    # rest: a service refusing a body part-way (its size limit, its body deadline).
+    answer_after = int(headers.get("x-echo-answer-after", "-1"))
+    body_bytes = 0
+    more_body = True
+    while more_body and not 0 <= answer_after <= body_bytes:
+        message = await receive()
+        body_bytes += len(message.get("body", b""))
+        more_body = message.get("more_body", False)
+    payload = {
+        "instance": name,
+        "method": scope["method"],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"].decode("latin-1"),
+        "query": scope["query_string"].decode("latin-1"),
+        "headers": headers,
+        "body_bytes": body_bytes,
+    }
+    # X-Echo-Status asks for another status, like a service answering with its own error.
+    status = int(headers.get("x-echo-status", "200"))
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # The gateway must hide this copy and send its own id once.
+                (b"x-request-id", b"upstream-copy"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class EchoServer:
@@ -77,8 +97,9 @@ class EchoServer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.port = free_port()
+        self.stats = EchoStats()
         config = uvicorn.Config(
-            _echo_app(name),
+            _echo_app(name, self.stats),
             host=LOOPBACK,
             port=self.port,
             log_level="warning",
@@ -173,25 +194,37 @@ def gateway(
         quiz_servers=[upstreams["quiz-a"].address, upstreams["quiz-b"].address],
         audio_servers=[upstreams["audio-a"].address, upstreams["audio-b"].address],
         max_body_size=TEST_MAX_BODY_SIZE,
+        settings=TEST_SETTINGS,
         nginx=nginx,
     ) as running:
         yield running
 
 
-MakeGateway = Callable[[Sequence[str], Sequence[str]], Gateway]
+class MakeGateway(Protocol):
+    def __call__(
+        self,
+        quiz_servers: Sequence[str],
+        audio_servers: Sequence[str],
+        settings: Mapping[str, str] | None = None,
+    ) -> Gateway: ...
 
 
 @pytest.fixture
 def make_gateway(nginx: Path, tmp_path: Path) -> Iterator[MakeGateway]:
-    """Start a gateway of its own (fresh failure counters) in front of the given servers."""
+    """Start a gateway of its own (fresh counters, other settings) in front of the servers."""
     started: list[Gateway] = []
 
-    def make(quiz_servers: Sequence[str], audio_servers: Sequence[str]) -> Gateway:
+    def make(
+        quiz_servers: Sequence[str],
+        audio_servers: Sequence[str],
+        settings: Mapping[str, str] | None = None,
+    ) -> Gateway:
         gateway = Gateway.local(
             tmp_path / f"gateway-{len(started)}",
             quiz_servers=quiz_servers,
             audio_servers=audio_servers,
             max_body_size=TEST_MAX_BODY_SIZE,
+            settings={**TEST_SETTINGS, **(settings or {})},
             nginx=nginx,
         )
         gateway.start()

@@ -6,60 +6,27 @@ stand-in upstreams (tests/gateway/conftest.py) that echo what they received.
 
 from __future__ import annotations
 
-import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack.gateway import REPO_ROOT, Gateway
-from tests.gateway.conftest import Closer, EchoServer
+from tests.gateway.checks import NGINX_REQUEST_ID, assert_problem, wait_for_log
+from tests.gateway.conftest import Closer, EchoServer, MakeGateway
+from tests.gateway.raw_http import exchange
 
 pytestmark = pytest.mark.e2e
-
-MakeGateway = Callable[[Sequence[str], Sequence[str]], Gateway]
-
-PROBLEM_TYPE = "https://problems.quiz-audio.dev/"
-NGINX_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.fixture
 def client(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=5) as http:
         yield http
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    """The gateway's own error: RFC 9457 body in the services' shape, request id echoed."""
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"type", "title", "status", "detail", "request_id"}
-    assert body["type"] == PROBLEM_TYPE + slug
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    assert response.headers.get_list("x-request-id") == [body["request_id"]]
-    return body
-
-
-def wait_for_log(gateway: Gateway, request_id: str, timeout: float = 2.0) -> dict[str, Any]:
-    """The access-log entry of one request (nginx writes it just after the response)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for entry in gateway.access_log_entries():
-            if entry["request_id"] == request_id:
-                return entry
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access-log entry for request id {request_id}")
-        time.sleep(0.02)
 
 
 # --- the gateway itself ----------------------------------------------------------------------
@@ -168,8 +135,11 @@ def test_unknown_path_is_a_problem_404(client: httpx.Client, url: str) -> None:
     assert_problem(client.get(url), 404, "not-found")
 
 
-def test_internal_problem_locations_are_not_reachable(client: httpx.Client) -> None:
-    assert_problem(client.get("/_problem/502"), 404, "not-found")
+@pytest.mark.parametrize(
+    "url", ["/_problem/502", "/_problem/missing-host", "/_record/small-body", "/_record/range"]
+)
+def test_internal_locations_are_not_reachable(client: httpx.Client, url: str) -> None:
+    assert_problem(client.get(url), 404, "not-found")
 
 
 # --- forwarded headers -----------------------------------------------------------------------
@@ -182,13 +152,17 @@ def test_forwarded_headers(client: httpx.Client, gateway: Gateway) -> None:
     assert headers["x-forwarded-host"] == f"{host}:{port}"
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-real-ip"] == "127.0.0.1"
     # Keep-alive to the upstream: nginx sends no "Connection: close".
     assert headers.get("connection", "keep-alive") != "close"
 
 
-def test_forwarded_for_appends_the_client(client: httpx.Client) -> None:
-    echo = client.get("/user", headers={"X-Forwarded-For": "203.0.113.7"}).json()
-    assert echo["headers"]["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+def test_client_forwarded_for_is_replaced_by_the_peer(client: httpx.Client) -> None:
+    """The gateway is the first proxy: a client's own chain would let it name any address."""
+    spoofed = {"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8"}
+    headers = client.get("/user", headers=spoofed).json()["headers"]
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-real-ip"] == "127.0.0.1"
 
 
 def test_forwarded_host_is_what_the_client_used(client: httpx.Client) -> None:
@@ -272,8 +246,16 @@ def test_body_at_the_limit_passes(client: httpx.Client) -> None:
         (b"GET /quiz HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "bad-request"),
         (
             b"GET /quiz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
-            400,
-            "bad-request",
+            431,
+            "request-header-fields-too-large",
+        ),
+        (
+            # Each line fits a buffer, all of them do not (4 buffers of 8 KiB).
+            b"GET /quiz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-H%d: %s\r\n" % (i, b"a" * 7000) for i in range(5))
+            + b"\r\n",
+            431,
+            "request-header-fields-too-large",
         ),
         (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri-too-long"),
     ],
@@ -281,16 +263,7 @@ def test_body_at_the_limit_passes(client: httpx.Client) -> None:
 def test_malformed_request_is_a_problem(
     gateway: Gateway, raw: bytes, status: int, slug: str
 ) -> None:
-    with socket.create_connection(gateway.address, timeout=5) as sock:
-        sock.sendall(raw)
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
-    head, _, body = response.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in header_lines)
-    problem = httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
-    assert_problem(problem, status, slug)
+    assert_problem(exchange(gateway.address, raw), status, slug)
 
 
 # --- upstream failures -----------------------------------------------------------------------
