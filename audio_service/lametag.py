@@ -14,7 +14,8 @@ offset bytes  field
 4      4      flags: 1 frames, 2 bytes, 4 seek table, 8 quality (we set all four)
 8      4      audio frames, the tag frame not counted
 12     4      bytes from the tag frame's start to the end of the audio (ID3 excluded)
-16     100    seek table: for i % of the duration, 256 * offset / bytes
+16     100    seek table: for i % of the duration, 256 * offset / bytes (offset from the
+              tag frame's start, rounded to the nearest; entry 0 is 0)
 116    4      quality: 100 - 10 * VBR quality - algorithmic quality
 120    9      encoder, ``LAME3.100``
 129    1      tag revision (0) << 4 | method (1 CBR, 4 VBR)
@@ -151,6 +152,7 @@ def _toc(stream: Mp3Stream, frame_bytes: int, total: int) -> bytes:
             offset = offsets[index] + mean_frame * (frame - base_frame)
         # Nearest, not floor: halves the worst seek error (the table has 1/256 resolution).
         toc[percent] = min(255, round(256 * (frame_bytes + offset) / total))
+    toc[0] = 0  # the start of the stream, tag frame included (decoders skip it)
     return bytes(toc)
 
 

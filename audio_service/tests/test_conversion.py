@@ -1,10 +1,8 @@
 """WAV → MP3 conversion: every accepted WAV flavour, every refusal, and the output's shape.
 
-Length tolerance: lameenc writes no info header, so decoders return LAME's 576-sample
-encoder delay and at least 576 samples of end padding (``LAME_FIXED_EXTRA_SAMPLES``) on top
-of the input, and the padding reaches up to one more frame to fill the last frame. So
-``decoded - expected`` must lie in ``[1152, 1152 + frame)``, with two samples of slack for
-rounding when LAME resamples.
+Length: every MP3 carries an Info frame with LAME's encoder delay and padding, so a decoder
+that honours it (here libsndfile's mpg123 and mutagen; ffmpeg in test_exact_length) returns
+exactly the input's frames, or ``round(frames * out_rate / in_rate)`` when resampled.
 """
 
 from __future__ import annotations
@@ -26,9 +24,10 @@ from audio_service.conversion import (
     parse_mp3_frame_header,
     stereo_downmix_matrix,
 )
+from audio_service.lametag import LAME_ENCODER_DELAY, read_info_tag
+from audio_service.tests.mp3_reference import audio_frames_of, mutagen_info
 from audio_service.tests.wav_fixtures import (
     ACCEPTED_VARIANTS,
-    LAME_FIXED_EXTRA_SAMPLES,
     REJECTED_FILES,
     BadWav,
     FloatArray,
@@ -43,8 +42,6 @@ from audio_service.tests.wav_fixtures import (
     write_tone_wav,
 )
 from shared.errors import AppError, Unprocessable
-
-_RESAMPLING_SLACK = 2
 
 
 def _convert(path: Path, **options: Any) -> tuple[ConversionResult, bytes]:
@@ -73,22 +70,32 @@ def test_accepted_variant_converts_to_the_same_tone(tmp_path: Path, variant: Wav
     assert result.output_sample_rate == out_rate
     assert result.output_channels == out_channels
     assert result.mp3_size == len(mp3)
-    frames = mp3_frames(mp3)
+    frames = mp3_frames(audio_frames_of(mp3))
+    assert len(frames) == result.mp3_frames
     assert {(f.sample_rate, f.channels, f.bitrate_kbps) for f in frames} == {
         (out_rate, out_channels, result.bitrate_kbps)
     }
 
-    samples, rate = decode_mp3(mp3)
-    assert rate == out_rate
-    assert samples.shape[1] == out_channels
     if result.input.bit_depth is not None:
         assert result.input.frames == variant.frames
     else:  # ADPCM/GSM encoders pad the input to whole codec blocks (up to ~2000 frames)
         assert variant.frames <= result.input.frames < variant.frames + 2048
     assert result.duration_s == pytest.approx(result.input.frames / variant.sample_rate)
-    expected = result.input.frames * out_rate / variant.sample_rate
-    extra = len(samples) - expected - LAME_FIXED_EXTRA_SAMPLES
-    assert -_RESAMPLING_SLACK <= extra < mp3_frame_samples(out_rate) + _RESAMPLING_SLACK
+    expected = round(result.input.frames * out_rate / variant.sample_rate)
+    assert result.output_frames == expected
+
+    samples, rate = decode_mp3(mp3)
+    assert rate == out_rate
+    assert samples.shape == (expected, out_channels)
+    tag = read_info_tag(mp3)
+    assert (tag.frames, tag.encoder_delay, tag.padding) == (
+        result.mp3_frames,
+        LAME_ENCODER_DELAY,
+        result.encoder_padding,
+    )
+    assert tag.frames * mp3_frame_samples(out_rate) == LAME_ENCODER_DELAY + expected + tag.padding
+    info = mutagen_info(mp3)
+    assert info.length == pytest.approx(expected / out_rate, abs=1e-9)
 
     if variant.channels <= 2:
         for channel, frequency in enumerate(variant.frequencies):
@@ -189,14 +196,15 @@ def test_bitrate_and_quality_are_applied(tmp_path: Path) -> None:
     path = write_tone_wav(tmp_path / "a.wav", channels=2, duration_s=1.0)
     result, mp3 = _convert(path, bitrate_kbps=64, quality=7)
     assert result.bitrate_kbps == 64
-    assert {f.bitrate_kbps for f in mp3_frames(mp3)} == {64}
+    assert {f.bitrate_kbps for f in mp3_frames(audio_frames_of(mp3))} == {64}
+    assert read_info_tag(mp3).quality == 100 - 40 - 7  # LAME's formula, default VBR_q 4
 
 
 def test_bitrate_above_what_the_rate_allows_is_reported_as_used(tmp_path: Path) -> None:
     path = write_tone_wav(tmp_path / "a.wav", sample_rate=22050, duration_s=0.5)
     result, mp3 = _convert(path, bitrate_kbps=320)
     assert result.bitrate_kbps == 160  # the MPEG-2 maximum
-    assert {f.bitrate_kbps for f in mp3_frames(mp3)} == {160}
+    assert {f.bitrate_kbps for f in mp3_frames(audio_frames_of(mp3))} == {160}
 
 
 def test_conversion_leaves_the_source_untouched(tmp_path: Path) -> None:
@@ -224,6 +232,9 @@ def test_loud_float_input_is_clipped_not_wrapped(tmp_path: Path) -> None:
         ({"quality": 10}, "quality"),
         ({"block_frames": 0}, "block_frames"),
         ({"max_duration_s": 0}, "max_duration_s"),
+        ({"mode": "abr"}, "mode"),
+        ({"vbr_quality": 10}, "vbr_quality"),
+        ({"normalize_lufs": 3.0}, "normalize_lufs"),
     ],
 )
 def test_bad_options_are_programming_errors(
