@@ -175,8 +175,10 @@ class _Analysis:
         self.peaks = PeakAccumulator(rate, channels, expected_frames)
 
     def __call__(self, block: Int16Array) -> None:
-        self.peaks.add(np.ascontiguousarray(block.T))
-        self.meter.add(block)
+        # One planar float32 copy serves all three (its values are the int16 ones, exact).
+        planar = block.T.astype(np.float32, order="C")
+        self.peaks.add(planar)
+        self.meter.add(planar)
 
 
 def _measure(wav: OpenWav, rate: int, block_frames: int, max_duration_s: float | None) -> Loudness:
@@ -184,7 +186,7 @@ def _measure(wav: OpenWav, rate: int, block_frames: int, max_duration_s: float |
     reader = PcmReader(wav, rate, block_frames=block_frames, max_duration_s=max_duration_s)
     meter = LoudnessMeter(rate, reader.channels)
     for block in reader.float_blocks():
-        meter.add(block)
+        meter.add(block.T.astype(np.float32, order="C"))
     return meter.result()
 
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,9 +47,10 @@ _TAPS_PER_PHASE = 12
 # sine below a quarter of the rate overshoots its samples by more (1 / cos(pi / 4)).
 MAX_OVERSHOOT = 10 ** (3 / 20)
 _HISTORY = _TAPS_PER_PHASE - 1  # input samples a block's first outputs need from before it
-# The two window rows whose outputs lie between a candidate sample and its neighbours (row
-# r's four outputs fall at r + 5.125 .. r + 5.875 in the history-extended block).
-_ROWS_AROUND = np.array([-6, -5])
+# The two rows whose outputs lie between a candidate sample and its neighbours: row r's
+# four outputs fall at r - 5.875 .. r - 5.125 (the interpolator's delay is 5.875 samples).
+_ROWS_AROUND = np.array([5, 6])  # in the block's own coordinates
+_WINDOW = np.arange(_TAPS_PER_PHASE) - _HISTORY
 
 
 def _interpolator() -> npt.NDArray[np.float32]:
@@ -109,68 +108,77 @@ def to_db(amplitude: float) -> float | None:
 
 
 class TruePeakMeter:
-    """The largest 4x-interpolated |sample| over interleaved ``(frames, channels)`` blocks."""
+    """The largest 4x-interpolated |sample| over planar float32 blocks ``(channels, frames)``."""
 
     def __init__(self, channels: int) -> None:
         self.peak = 0.0
         self.sample_peak = 0.0
         self._channels = channels
-        # The previous block's last 11 samples, then this block: one buffer kept across
-        # blocks, because a fresh array of this size costs page faults every time.
-        self._buffer: npt.NDArray[Any] = np.zeros((_HISTORY, channels), np.float32)
-        self._size = _HISTORY
+        self._history = np.zeros((channels, _HISTORY), dtype=np.float32)
+        # Rows a candidate near a block's end needs from the next block (its coordinates).
+        self._pending = [np.zeros(0, dtype=np.intp) for _ in range(channels)]
 
-    def add(self, block: npt.NDArray[Any]) -> None:
-        frames = len(block)
-        self.sample_peak = max(self.sample_peak, float(block.max()), -float(block.min()))
-        threshold = max(self.peak, self.sample_peak) / MAX_OVERSHOOT
-        extended = self._extend(block)
-        # Most samples are below the threshold: look at those above it only (sparse). The
-        # threshold in the block's own type (rounded down: a superset), or numpy would
-        # compare in float64, converting the whole block.
-        limit = block.dtype.type(math.floor(threshold) if block.dtype.kind == "i" else threshold)
-        loud = np.flatnonzero((block > limit) | (block < -limit))
+    def add(self, block: Float32Array) -> None:
+        highs, lows = block.max(axis=1), block.min(axis=1)
+        self.sample_peak = max(self.sample_peak, float(highs.max()), -float(lows.min()))
+        threshold = np.float32(max(self.peak, self.sample_peak) / MAX_OVERSHOOT)
         for channel in range(self._channels):
-            at = loud[loud % self._channels == channel] // self._channels + _HISTORY
-            if at.size:
-                self._around(extended[:, channel], at, frames)
+            samples, history = block[channel], self._history[channel]
+            rows = self._pending[channel]
+            if max(highs[channel], -lows[channel]) > threshold:
+                rows = np.concatenate([rows, self._candidate_rows(samples, history, threshold)])
+            frames = len(samples)
+            self._pending[channel] = rows[rows >= frames] - frames
+            self._evaluate(samples, history, rows[rows < frames])
+            tail = np.concatenate([history, samples])[-_HISTORY:] if frames < _HISTORY else samples
+            self._history[channel] = tail[len(tail) - _HISTORY :]
         self.peak = max(self.peak, self.sample_peak)
 
-    def _extend(self, block: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        history = self._buffer[self._size - _HISTORY : self._size].astype(block.dtype)
-        size = _HISTORY + len(block)
-        if len(self._buffer) < size or self._buffer.dtype != block.dtype:
-            self._buffer = np.empty((size, self._channels), dtype=block.dtype)
-        self._buffer[:_HISTORY] = history
-        self._buffer[_HISTORY:size] = block
-        self._size = size
-        return self._buffer[:size]
+    @staticmethod
+    def _candidate_rows(
+        samples: Float32Array, history: Float32Array, threshold: np.float32
+    ) -> npt.NDArray[np.intp]:
+        """Rows around the local maxima of |samples| above ``threshold``."""
+        magnitude = np.abs(samples)
+        at = np.flatnonzero(magnitude > threshold)  # few: sparse from here on
+        before = magnitude[np.maximum(at - 1, 0)]
+        before[at == 0] = abs(history[-1])
+        after = magnitude[np.minimum(at + 1, len(samples) - 1)]
+        after[at == len(samples) - 1] = 0.0  # unknown past the end: keep it
+        peaks = at[(magnitude[at] >= before) & (magnitude[at] >= after)]
+        rows: npt.NDArray[np.intp] = (peaks[:, None] + _ROWS_AROUND).ravel()
+        return rows
 
-    def _around(self, samples: npt.NDArray[Any], at: npt.NDArray[np.intp], frames: int) -> None:
-        """Interpolate next to the local maxima of |samples| among the indices ``at``."""
-        magnitude = np.abs(samples[at].astype(np.float32))
-        left = np.abs(samples[np.maximum(at - 1, 0)].astype(np.float32))
-        right = np.abs(samples[np.minimum(at + 1, len(samples) - 1)].astype(np.float32))
-        peaks = at[(magnitude >= left) & (magnitude >= right)]
-        rows = (peaks[:, None] + _ROWS_AROUND).ravel()  # a row twice does no harm
-        rows = rows[(rows >= 0) & (rows < frames)]
+    def _evaluate(
+        self, samples: Float32Array, history: Float32Array, rows: npt.NDArray[np.intp]
+    ) -> None:
         if rows.size == 0:
             return
-        windows = sliding_window_view(samples, _TAPS_PER_PHASE)[rows].astype(np.float32)
+        # Row r interpolates from the 12 inputs ending at sample r - 5 (the first rows reach
+        # back into the previous block's last 11 samples).
+        inputs = rows[:, None] + _WINDOW
+        values = np.where(
+            inputs >= 0,
+            samples[np.maximum(inputs, 0)],
+            history[np.clip(inputs + _HISTORY, 0, _HISTORY - 1)],
+        )
         # einsum, not @: a matmul goes to OpenBLAS, whose threads spin on the other core.
-        outputs = np.einsum("nj,jm->nm", windows, _INTERPOLATE)
+        outputs = np.einsum("nj,jm->nm", values, _INTERPOLATE)
         self.peak = max(self.peak, float(np.abs(outputs).max()))
 
 
 class LoudnessMeter:
-    """Feed interleaved blocks ``(frames, channels)``; ``result()`` at the end.
+    """Feed planar float32 blocks ``(channels, frames)``; ``result()`` at the end.
 
-    ``full_scale`` is the value of a full-scale sample: 32768 for int16, 1 for floats.
+    ``full_scale`` is the value of a full-scale sample: 32768 for blocks of int16 values,
+    1 for floats in [-1, 1].
     """
 
     def __init__(self, sample_rate: int, channels: int, full_scale: float = 1.0) -> None:
-        self._sos = k_weighting_sos(sample_rate)
-        self._zi = np.zeros((self._sos.shape[0], 2, channels), dtype=np.float64)
+        # float32 filtering: half the memory traffic of float64, and its rounding (~1e-6)
+        # is far below what a loudness reading resolves.
+        self._sos = k_weighting_sos(sample_rate).astype(np.float32)
+        self._zi = np.zeros((self._sos.shape[0], channels, 2), dtype=np.float32)
         self._subblock = (sample_rate + 5) // 10  # 100 ms, rounded as libebur128 does
         self._scale = 1 / full_scale
         self._energies: list[FloatArray] = []  # mean square of each complete 100 ms
@@ -178,9 +186,9 @@ class LoudnessMeter:
         self._partial_n = 0
         self.true_peak = TruePeakMeter(channels)
 
-    def add(self, block: npt.NDArray[Any]) -> None:
-        weighted, self._zi = signal.sosfilt(self._sos, block, axis=0, zi=self._zi)
-        power = np.einsum("nc,nc->n", weighted, weighted)  # channel weights are all 1
+    def add(self, block: Float32Array) -> None:
+        weighted, self._zi = signal.sosfilt(self._sos, block, axis=-1, zi=self._zi)
+        power = np.einsum("cn,cn->n", weighted, weighted)  # channel weights are all 1
         self._add_power(power)
         self.true_peak.add(block)
 
@@ -196,7 +204,7 @@ class LoudnessMeter:
         whole = (len(power) - start) // size
         if whole:
             chunk = power[start : start + whole * size].reshape(whole, size)
-            self._energies.append(chunk.mean(axis=1))
+            self._energies.append(chunk.mean(axis=1, dtype=np.float64))
         rest = power[start + whole * size :]
         if rest.size:
             self._partial_sum += float(rest.sum())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +75,8 @@ class Peaks:
 
 
 class PeakAccumulator:
-    """Builds ``Peaks`` from planar int16 blocks (``(channels, frames)``) as they come."""
+    """Builds ``Peaks`` from planar blocks ``(channels, frames)`` of int16 values as they come
+    (any numeric dtype holding them: the conversion hands float32 copies)."""
 
     def __init__(self, sample_rate: int, channels: int, expected_frames: int) -> None:
         self.sample_rate = sample_rate
@@ -86,7 +88,7 @@ class PeakAccumulator:
         self._partial_n = 0
         self._partial = np.zeros((channels, 2), dtype=np.int16)
 
-    def add(self, block: Int16Array) -> None:
+    def add(self, block: npt.NDArray[Any]) -> None:
         spp = self.samples_per_pixel
         frames = block.shape[1]
         start = 0
@@ -101,19 +103,19 @@ class PeakAccumulator:
         if whole:
             pixels = block[:, start : start + whole * spp].reshape(self.channels, whole, spp)
             minmax = np.stack([pixels.min(axis=2), pixels.max(axis=2)], axis=-1)
-            self._complete(minmax.transpose(1, 0, 2))
+            self._complete(minmax.transpose(1, 0, 2).astype(np.int16))
         rest = start + whole * spp
         if rest < frames:
             self._merge_partial(block[:, rest:], frames - rest)
 
-    def _merge_partial(self, samples: Int16Array, count: int) -> None:
+    def _merge_partial(self, samples: npt.NDArray[Any], count: int) -> None:
         if count == 0:
             return
         low, high = samples.min(axis=1), samples.max(axis=1)
         if self._partial_n:
             low = np.minimum(low, self._partial[:, 0])
             high = np.maximum(high, self._partial[:, 1])
-        self._partial = np.stack([low, high], axis=-1)
+        self._partial = np.stack([low, high], axis=-1).astype(np.int16)
         self._partial_n += count
 
     def _complete(self, pixels: Int16Array) -> None:
