@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,39 @@ def test_16_bit_pcm_read_directly_encodes_like_the_float_path(
     convert_wav_to_mp3(pcm16, direct)
     convert_wav_to_mp3(as_float, through_float)
     assert direct.getvalue() == through_float.getvalue()
+
+
+def test_hash_covers_the_whole_file_written_through_a_write_only_handle(tmp_path: Path) -> None:
+    # uploads.py opens the MP3 "xb": the Info frame is written last, so the hash is taken by
+    # reading the file back by name.
+    mp3 = tmp_path / "out.mp3"
+    with mp3.open("xb") as out:
+        result = convert_wav_to_mp3(write_tone_wav(tmp_path / "a.wav"), out)
+    data = mp3.read_bytes()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.mp3_size == len(data)
+    assert data.startswith(b"ID3")
+
+
+def test_destination_must_be_seekable(tmp_path: Path) -> None:
+    class Pipe(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return False
+
+    with pytest.raises(ValueError, match="seekable"):
+        convert_wav_to_mp3(write_tone_wav(tmp_path / "a.wav"), Pipe())  # type: ignore[arg-type]
+
+
+def test_result_reports_the_new_fields(tmp_path: Path) -> None:
+    result, mp3 = _convert(write_tone_wav(tmp_path / "a.wav", channels=2, duration_s=1.0))
+    assert (result.mode, result.vbr_quality, result.normalization) == ("cbr", None, None)
+    assert result.mean_bitrate_kbps == pytest.approx(128, abs=0.01)
+    assert result.output_frames == 44100
+    assert result.encoder_delay == LAME_ENCODER_DELAY
+    assert result.id3_size == mp3.index(b"\xff\xfb")  # the Info frame follows the tag
+    assert result.loudness is not None
+    assert result.peaks is not None
+    assert result.peaks.length == math.ceil(44100 / 256)
