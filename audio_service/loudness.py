@@ -229,27 +229,28 @@ def _sliding_means(energies: FloatArray, window: int) -> FloatArray:
     return means
 
 
-def integrated_loudness(energies: FloatArray) -> float | None:
-    """Gated loudness of 400 ms blocks made of the 100 ms mean squares ``energies``."""
-    blocks = _sliding_means(energies, _MOMENTARY_SUBBLOCKS)
+def _gated(blocks: FloatArray, relative_gate_lu: float) -> FloatArray:
+    """Block energies above -70 LUFS and above ``relative_gate_lu`` below their mean."""
     loud = blocks[_lufs(blocks) > ABSOLUTE_GATE_LUFS]
     if loud.size == 0:
-        return None
-    relative_gate = float(_lufs(np.array([loud.mean()]))[0]) + RELATIVE_GATE_LU
-    gated = loud[_lufs(loud) > relative_gate]
-    return float(_lufs(np.array([gated.mean()]))[0])
+        return loud
+    relative_gate = float(_lufs(np.array([loud.mean()]))[0]) + relative_gate_lu
+    gated: FloatArray = loud[_lufs(loud) > relative_gate]
+    return gated
+
+
+def integrated_loudness(energies: FloatArray) -> float | None:
+    """Gated loudness of 400 ms blocks made of the 100 ms mean squares ``energies``."""
+    gated = _gated(_sliding_means(energies, _MOMENTARY_SUBBLOCKS), RELATIVE_GATE_LU)
+    return float(_lufs(np.array([gated.mean()]))[0]) if gated.size else None
 
 
 def loudness_range(energies: FloatArray) -> float | None:
     """EBU Tech 3342 loudness range of 3 s blocks made of the 100 ms mean squares."""
-    blocks = _sliding_means(energies, _SHORT_TERM_SUBBLOCKS)
-    loud = blocks[_lufs(blocks) > ABSOLUTE_GATE_LUFS]
-    if loud.size == 0:
+    gated = _gated(_sliding_means(energies, _SHORT_TERM_SUBBLOCKS), RANGE_RELATIVE_GATE_LU)
+    if gated.size == 0:
         return None
-    relative_gate = float(_lufs(np.array([loud.mean()]))[0]) + RANGE_RELATIVE_GATE_LU
-    levels = _lufs(loud)
-    levels = levels[levels > relative_gate]
-    low, high = np.percentile(levels, [10, 95])
+    low, high = np.percentile(_lufs(gated), [10, 95])
     return float(high - low)
 
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
+from audio_service.conversion import ConversionResult, convert_wav_to_mp3
 from audio_service.lametag import id3v2_size, read_info_tag
 from shared.testing import unavailable
 
@@ -138,6 +139,13 @@ def crc16_arc(data: bytes) -> int:
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     return crc
+
+
+def convert_to_bytes(wav: Path, **options: Any) -> tuple[ConversionResult, bytes]:
+    """``convert_wav_to_mp3`` into memory: the result and the MP3's bytes."""
+    dst = io.BytesIO()
+    result = convert_wav_to_mp3(wav, dst, **options)
+    return result, dst.getvalue()
 
 
 def mutagen_info(mp3: bytes | Path) -> Any:

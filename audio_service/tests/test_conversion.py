@@ -11,22 +11,19 @@ import hashlib
 import io
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audio_service.conversion import (
-    ConversionResult,
     convert_wav_to_mp3,
     float_to_int16,
     nearest_mp3_sample_rate,
-    parse_mp3_frame_header,
     stereo_downmix_matrix,
 )
 from audio_service.lametag import LAME_ENCODER_DELAY, read_info_tag
-from audio_service.tests.mp3_reference import audio_frames_of, mutagen_info
+from audio_service.tests.mp3_reference import audio_frames_of, convert_to_bytes, mutagen_info
 from audio_service.tests.wav_fixtures import (
     ACCEPTED_VARIANTS,
     REJECTED_FILES,
@@ -44,11 +41,7 @@ from audio_service.tests.wav_fixtures import (
 )
 from shared.errors import AppError, Unprocessable
 
-
-def _convert(path: Path, **options: Any) -> tuple[ConversionResult, bytes]:
-    dst = io.BytesIO()
-    result = convert_wav_to_mp3(path, dst, **options)
-    return result, dst.getvalue()
+_convert = convert_to_bytes
 
 
 def _expected_rate(rate: int) -> int:
@@ -293,28 +286,6 @@ def test_float_to_int16_scales_clips_and_zeroes_nan() -> None:
         [0, 32767],
         [-32768, 32767],
     ]
-
-
-def test_parse_mp3_frame_header() -> None:
-    header = parse_mp3_frame_header(bytes.fromhex("fffb90c4"))
-    assert header is not None
-    assert (header.version, header.sample_rate, header.bitrate_kbps, header.channels) == (
-        "MPEG-1",
-        44100,
-        128,
-        1,
-    )
-    lsf = parse_mp3_frame_header(bytes.fromhex("ffe38844"))
-    assert lsf is not None
-    assert (lsf.version, lsf.sample_rate, lsf.bitrate_kbps, lsf.channels) == (
-        "MPEG-2.5",
-        8000,
-        64,
-        2,
-    )
-    assert parse_mp3_frame_header(b"RIFF") is None
-    assert parse_mp3_frame_header(bytes.fromhex("fffd90c4")) is None  # Layer II
-    assert parse_mp3_frame_header(b"\xff\xfb") is None
 
 
 @pytest.mark.parametrize("channels", [1, 2])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import mutagen.mp3
@@ -10,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_service.conversion import ConversionResult, convert_wav_to_mp3
 from audio_service.lametag import (
     ENCODER,
     LAME_ENCODER_DELAY,
@@ -21,14 +19,15 @@ from audio_service.lametag import (
     tag_frame_header,
 )
 from audio_service.mp3_stream import parse_mp3_frame_header
-from audio_service.tests.mp3_reference import audio_frames_of, crc16_arc, mutagen_info
+from audio_service.tests.mp3_reference import (
+    audio_frames_of,
+    convert_to_bytes,
+    crc16_arc,
+    mutagen_info,
+)
 from audio_service.tests.wav_fixtures import mp3_frames, write_tone_wav
 
-
-def _convert(path: Path, **options: object) -> tuple[ConversionResult, bytes]:
-    dst = io.BytesIO()
-    result = convert_wav_to_mp3(path, dst, **options)  # type: ignore[arg-type]
-    return result, dst.getvalue()
+_convert = convert_to_bytes
 
 
 @pytest.fixture
