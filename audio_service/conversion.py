@@ -43,6 +43,7 @@ from audio_service.loudness import Loudness, LoudnessMeter, Normalization, norma
 from audio_service.mp3_stream import (
     Mp3FrameHeader,
     Mp3Stream,
+    Mp3StreamError,
     TaggedMp3Writer,
     parse_mp3_frame_header,
 )
@@ -197,6 +198,11 @@ def _no_audio(rate: int) -> Unprocessable:
     )
 
 
+def _padding(stream: Mp3Stream, frames_fed: int) -> int:
+    """Samples LAME added after the audio: all it framed, less its delay and what it was fed."""
+    return stream.frames * stream.first_header.samples - LAME_ENCODER_DELAY - frames_fed
+
+
 def _encoder_failed() -> AppError:
     return AppError("The MP3 encoder produced an invalid stream.", code="encoder_failed")
 
@@ -277,15 +283,18 @@ def convert_wav_to_mp3(
         )
         writer = TaggedMp3Writer(dst, id3, lambda first: tag_frame_header(first, vbr=vbr).length)
         analysis = _Analysis(out_rate, out_channels, reader.expected_frames_out)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mp3-analysis") as helper:
-            for block in reader.int16_blocks():
-                measured = helper.submit(analysis, block)
-                writer.write(encoder.encode(block))
-                # Before the next read: the reader may reuse this block's buffer.
-                measured.result()
-        if reader.frames_out == 0:
-            raise _no_audio(out_rate)
-        writer.write(encoder.flush())
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mp3-analysis") as helper:
+                for block in reader.int16_blocks():
+                    measured = helper.submit(analysis, block)
+                    writer.write(encoder.encode(block))
+                    # Before the next read: the reader may reuse this block's buffer.
+                    measured.result()
+            if reader.frames_out == 0:
+                raise _no_audio(out_rate)
+            writer.write(encoder.flush())
+        except (RuntimeError, Mp3StreamError) as exc:  # lameenc's errors, or frames we reject
+            raise _encoder_failed() from exc
 
     loudness = analysis.meter.result()
     frames_out = reader.frames_out
@@ -294,10 +303,9 @@ def convert_wav_to_mp3(
         header = stream.first_header
         if header.sample_rate != out_rate or header.channels != out_channels:
             raise _encoder_failed()
-        padding = stream.frames * header.samples - LAME_ENCODER_DELAY - frames_out
         fields = TagFields(
             encoder_delay=LAME_ENCODER_DELAY,
-            padding=padding,
+            padding=_padding(stream, frames_out),
             quality=quality,
             vbr_quality=vbr_quality if vbr else None,
             source_sample_rate=info.sample_rate,
@@ -308,7 +316,7 @@ def convert_wav_to_mp3(
 
     try:
         stream, size = writer.finish(build)
-    except ValueError as exc:  # padding out of range: LAME did not frame as expected
+    except (ValueError, Mp3StreamError) as exc:  # e.g. padding beyond the tag's 12 bits
         raise _encoder_failed() from exc
     first = stream.first_header
     mean_kbps = stream.audio_bytes * 8 * out_rate / (stream.frames * first.samples) / 1000
@@ -326,7 +334,7 @@ def convert_wav_to_mp3(
         output_frames=frames_out,
         mp3_frames=stream.frames,
         encoder_delay=LAME_ENCODER_DELAY,
-        encoder_padding=stream.frames * first.samples - LAME_ENCODER_DELAY - frames_out,
+        encoder_padding=_padding(stream, frames_out),
         id3_size=len(id3),
         loudness=loudness,
         normalization=normalization,

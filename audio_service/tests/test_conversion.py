@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_service import conversion
 from audio_service.conversion import (
     convert_wav_to_mp3,
     float_to_int16,
@@ -336,3 +337,20 @@ def test_result_reports_the_new_fields(tmp_path: Path) -> None:
     assert result.loudness is not None
     assert result.peaks is not None
     assert result.peaks.length == math.ceil(44100 / 256)
+
+
+def test_an_encoder_fault_is_an_error_with_a_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Garbage:  # stands in for a broken LAME: bytes that are no MPEG frames
+        def encode(self, _pcm: object) -> bytes:
+            return b"\x00garbage"
+
+        def flush(self) -> bytes:
+            return b""
+
+    monkeypatch.setattr(conversion, "_encoder", lambda *_args: Garbage())
+    with pytest.raises(AppError) as caught:
+        _convert(write_tone_wav(tmp_path / "a.wav"))
+    assert caught.value.extra["code"] == "encoder_failed"
+    assert caught.value.status == 500
