@@ -1,64 +1,92 @@
-"""Streaming WAV → MP3 (CBR) conversion with soundfile (decode) and lameenc (encode).
+"""Streaming WAV → MP3 conversion: decode (soundfile), encode (lameenc), tag, measure.
 
 Blocking and CPU-bound: call it from a worker thread, never on the event loop. Memory stays
-bounded whatever the input length: the WAV is decoded ``block_frames`` at a time and each
-block's MP3 bytes go straight to ``dst``.
+bounded whatever the input length: the WAV is decoded a block at a time, each block's MP3
+bytes go straight to ``dst``, and what is measured along the way is bounded (``peaks``,
+``loudness``).
 
-Choices that are not obvious (see also shared/notes/audio-encoding.md):
-- Decode as float32 and convert to int16 here: ``read(dtype="int16")`` on a float WAV
-  returns unscaled values, i.e. silence.
-- Read with a ``read(n)`` loop, not ``SoundFile.blocks()``, which fails on GSM 6.10.
-- CBR only: lameenc writes no Xing/LAME info header, without which VBR durations are
-  misread by decoders. The same missing header means decoders return LAME's 576-sample
-  encoder delay and its end padding (576 samples up to 576 + one frame) as extra length:
-  1152-2303 samples at 32-48 kHz, 1152-1727 below.
-- Rates MP3 cannot carry are resampled by LAME itself (``set_out_sample_rate``) to the
-  nearest rate it can, which is streaming and needs no code of ours.
-- More than two channels are folded to stereo: each channel goes to the side its speaker
-  position is on (from the EXTENSIBLE channel mask, else the usual layout for that channel
-  count), centre channels to both sides at -3 dB, LFE dropped; each side is then divided by
-  the sum of its weights, so the mix is a weighted average and cannot clip.
+One pass over the audio does everything (two with loudness normalisation, whose gain must be
+known before encoding):
+
+    WAV ─ decode, fold to stereo, resample (pcm) ─┬─ LAME (lameenc) ─ frames → dst (mp3_stream)
+                                                  └─ loudness + peaks, in a helper thread
+
+The helper thread measures block *i* while LAME (which releases the GIL) encodes it, so the
+measuring costs a single upload no time as long as a core is free. The file is laid out as
+ID3v2 tag (mp3_tags), then the Xing/Info frame with the LAME extension (lametag), written
+last into space reserved for it, then the audio; ``sha256`` and ``mp3_size`` cover it all.
+
+Exact length: LAME 3.100 starts 576 samples late and pads the end to whole frames; the Info
+frame says both (padding = frames x samples per frame - 576 - samples fed), so decoders that
+read it (ffmpeg, browsers, mutagen) return exactly the samples fed: the input's frame count,
+or ``round(frames x out_rate / in_rate)`` when resampled.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import lameenc
 import numpy as np
-import numpy.typing as npt
-import soundfile as sf
 
-from audio_service.wav_probe import InputFormat, check_duration, open_wav
+from audio_service.lametag import (
+    LAME_ENCODER_DELAY,
+    TagFields,
+    build_info_frame,
+    tag_frame_header,
+)
+from audio_service.loudness import Loudness, LoudnessMeter, Normalization, normalization_gain
+from audio_service.mp3_stream import (
+    Mp3FrameHeader,
+    Mp3Stream,
+    Mp3StreamError,
+    TaggedMp3Writer,
+    parse_mp3_frame_header,
+)
+from audio_service.mp3_tags import Mp3Tags, id3v2_tag
+from audio_service.pcm import (
+    MP3_SAMPLE_RATES,
+    Int16Array,
+    PcmReader,
+    float_to_int16,
+    nearest_mp3_sample_rate,
+    stereo_downmix_matrix,
+)
+from audio_service.peaks import PeakAccumulator, Peaks
+from audio_service.wav_probe import InputFormat, OpenWav, open_wav
 from shared.errors import AppError, Unprocessable
 
-MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+__all__ = [
+    "MP3_BITRATES_KBPS",
+    "MP3_SAMPLE_RATES",
+    "ConversionResult",
+    "Mp3FrameHeader",
+    "Mp3Mode",
+    "convert_wav_to_mp3",
+    "float_to_int16",
+    "nearest_mp3_sample_rate",
+    "parse_mp3_frame_header",
+    "stereo_downmix_matrix",
+]
+
 # MPEG-1 and MPEG-2/2.5 Layer III bitrates; LAME picks the nearest one the output rate allows
 # (e.g. 128 kbps at 8 kHz becomes 64 kbps), and the result reports the one really used.
 MP3_BITRATES_KBPS = frozenset(
     {8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320}
 )
-
-# Cap on samples per decoded block, so a file with many channels cannot blow up the buffers.
-_MAX_BLOCK_SAMPLES = 1 << 19
-
-Weights = tuple[float, float]
-_LEFT: Weights = (1.0, 0.0)
-_RIGHT: Weights = (0.0, 1.0)
-_CENTRE: Weights = (math.sqrt(0.5), math.sqrt(0.5))
-_LFE: Weights = (0.0, 0.0)
-# Indexed by dwChannelMask bit: FL FR FC LFE BL BR FLC FRC BC SL SR TC TFL TFC TFR TBL TBC TBR.
-_SPEAKER_WEIGHTS: tuple[Weights, ...] = (
-    *(_LEFT, _RIGHT, _CENTRE, _LFE, _LEFT, _RIGHT, _LEFT, _RIGHT, _CENTRE),
-    *(_LEFT, _RIGHT, _CENTRE, _LEFT, _CENTRE, _RIGHT, _LEFT, _CENTRE, _RIGHT),
-)
-# Layouts assumed when a file carries no channel mask (plain WAVE_FORMAT_PCM with >2
-# channels): 3.0, quad, 5.0, 5.1, 6.1, 7.1 — the Windows defaults for those counts.
-_DEFAULT_CHANNEL_MASKS = {3: 0x7, 4: 0x33, 5: 0x37, 6: 0x3F, 7: 0x13F, 8: 0x63F}
+Mp3Mode = Literal["cbr", "vbr"]
+MP3_MODES: tuple[Mp3Mode, ...] = ("cbr", "vbr")
+# The LAME inside the lameenc wheel (lameenc does not say; its build pins this version).
+LAME_VERSION = "3.100"
+# lameenc's mode number for LAME's default VBR algorithm (vbr_mtrh, what ``lame -V`` uses).
+_LAMEENC_VBR_MTRH = 4
+# EBU R128's ceiling for a normalised file's true peak.
+DEFAULT_MAX_TRUE_PEAK_DBTP = -1.0
+_DIGEST_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,121 +94,32 @@ class ConversionResult:
     input: InputFormat
     output_sample_rate: int
     output_channels: int  # 1 or 2
-    bitrate_kbps: int  # as written in the MP3 frames (may be below the requested one)
-    mp3_size: int
-    sha256: str  # hex digest of the MP3 bytes
-    duration_s: float  # of the audio encoded: decoded input frames / input rate
-
-
-@dataclass(frozen=True, slots=True)
-class Mp3FrameHeader:
-    version: str  # "MPEG-1" | "MPEG-2" | "MPEG-2.5"
-    sample_rate: int
+    # CBR: as written in the MP3 frames (may be below the requested one); VBR: the mean.
     bitrate_kbps: int
-    channels: int
-
-
-_MPEG_VERSIONS = {0b11: "MPEG-1", 0b10: "MPEG-2", 0b00: "MPEG-2.5"}
-_MPEG_SAMPLE_RATES = {
-    0b11: (44100, 48000, 32000),
-    0b10: (22050, 24000, 16000),
-    0b00: (11025, 12000, 8000),
-}
-_LAYER3_BITRATES = {
-    "MPEG-1": (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    "MPEG-2": (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-
-
-def parse_mp3_frame_header(header: bytes) -> Mp3FrameHeader | None:
-    """Decode a 4-byte MPEG audio Layer III frame header; None if it is not one."""
-    if len(header) < 4:
-        return None
-    word = int.from_bytes(header[:4], "big")
-    version_bits = (word >> 19) & 0b11
-    layer_bits = (word >> 17) & 0b11
-    bitrate_index = (word >> 12) & 0xF
-    rate_index = (word >> 10) & 0b11
-    if (
-        word >> 21 != 0x7FF
-        or version_bits not in _MPEG_VERSIONS
-        or layer_bits != 0b01
-        or bitrate_index in (0, 0xF)
-        or rate_index == 0b11
-    ):
-        return None
-    version = _MPEG_VERSIONS[version_bits]
-    bitrates = _LAYER3_BITRATES["MPEG-1" if version == "MPEG-1" else "MPEG-2"]
-    return Mp3FrameHeader(
-        version=version,
-        sample_rate=_MPEG_SAMPLE_RATES[version_bits][rate_index],
-        bitrate_kbps=bitrates[bitrate_index],
-        channels=1 if (word >> 6) & 0b11 == 0b11 else 2,
-    )
-
-
-def nearest_mp3_sample_rate(sample_rate: int) -> int:
-    """The rate MP3 can carry that is closest to ``sample_rate`` (ties go to the higher)."""
-    return min(MP3_SAMPLE_RATES, key=lambda rate: (abs(rate - sample_rate), -rate))
-
-
-def stereo_downmix_matrix(channels: int, channel_mask: int | None) -> npt.NDArray[np.float32]:
-    """A ``(channels, 2)`` matrix folding ``channels`` to stereo; see the module docstring.
-
-    Channels without a known position (more channels than the mask names, or more than
-    eight without a mask) alternate left, right, left, ...
-    """
-    mask = channel_mask or _DEFAULT_CHANNEL_MASKS.get(channels, 0)
-    positions = [bit for bit in range(32) if mask >> bit & 1][:channels]
-    rows = [
-        _SPEAKER_WEIGHTS[positions[index]]
-        if index < len(positions) and positions[index] < len(_SPEAKER_WEIGHTS)
-        else (_LEFT if index % 2 == 0 else _RIGHT)
-        for index in range(channels)
-    ]
-    matrix = np.array(rows, dtype=np.float64)
-    totals: npt.NDArray[np.float64] = matrix.sum(axis=0)
-    if not totals.all():
-        # A layout with nothing on one side (e.g. only LFE channels): plain average.
-        matrix = np.ones((channels, 2), dtype=np.float64)
-        totals = matrix.sum(axis=0)
-    return (matrix / totals).astype(np.float32)
-
-
-def float_to_int16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
-    """Scale [-1, 1) floats to C-contiguous int16 with clipping (NaN → 0), as lameenc wants."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.multiply(block, 32768.0, dtype=np.float32)
-    np.nan_to_num(scaled, copy=False, nan=0.0, posinf=32767.0, neginf=-32768.0)
-    np.clip(scaled, -32768.0, 32767.0, out=scaled)
-    np.rint(scaled, out=scaled)
-    return scaled.astype(np.int16)
-
-
-class _Mp3Sink:
-    """Writes MP3 bytes to ``dst`` as they come, hashing and counting them."""
-
-    def __init__(self, dst: BinaryIO) -> None:
-        self._dst = dst
-        self._sha256 = hashlib.sha256()
-        self.size = 0
-        self.head = b""
-
-    def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._dst.write(chunk)
-        self._sha256.update(chunk)
-        self.size += len(chunk)
-        if len(self.head) < 4:
-            self.head += bytes(chunk[: 4 - len(self.head)])
-
-    def hexdigest(self) -> str:
-        return self._sha256.hexdigest()
+    mp3_size: int  # the whole file: ID3v2 tag, Info frame and audio frames
+    sha256: str  # hex digest of the whole file
+    duration_s: float  # of the audio encoded: decoded input frames / input rate
+    mode: Mp3Mode = "cbr"
+    vbr_quality: int | None = None  # LAME -V 0-9 for VBR, None for CBR
+    mean_bitrate_kbps: float = 0.0  # audio frames' bytes x 8 / their duration
+    output_frames: int = 0  # samples per channel a decoder returns (exactly)
+    mp3_frames: int = 0  # audio frames, the Info frame not counted
+    encoder_delay: int = LAME_ENCODER_DELAY  # samples, as written in the Info frame
+    encoder_padding: int = 0  # samples, as written in the Info frame
+    id3_size: int = 0  # bytes of the ID3v2 tag at the start
+    loudness: Loudness | None = None  # of the PCM encoded (after normalisation)
+    normalization: Normalization | None = None  # None: not asked for
+    peaks: Peaks | None = None
 
 
 def _check_options(
-    bitrate_kbps: int, quality: int, max_duration_s: float | None, block_frames: int
+    bitrate_kbps: int,
+    quality: int,
+    max_duration_s: float | None,
+    block_frames: int,
+    mode: str,
+    vbr_quality: int,
+    normalize_lufs: float | None,
 ) -> None:
     # Programming errors, not client errors: these come from settings, not from uploads.
     if bitrate_kbps not in MP3_BITRATES_KBPS:
@@ -191,6 +130,98 @@ def _check_options(
         raise ValueError("max_duration_s must be positive or None")
     if block_frames < 1:
         raise ValueError("block_frames must be positive")
+    if mode not in MP3_MODES:
+        raise ValueError(f"mode must be one of {MP3_MODES}")
+    if not 0 <= vbr_quality <= 9:
+        raise ValueError("vbr_quality must be 0 (best, largest) .. 9 (smallest)")
+    if normalize_lufs is not None and not -70 < normalize_lufs < 0:
+        raise ValueError("normalize_lufs must be between -70 and 0 LUFS, or None")
+
+
+def _check_destination(dst: BinaryIO) -> None:
+    if not dst.seekable():
+        raise ValueError("dst must be seekable: the Info frame is written last, at the start")
+    if not dst.readable() and not isinstance(getattr(dst, "name", None), str | Path):
+        raise ValueError("dst must be readable, or a file with a name, to hash it whole")
+
+
+def _encoder(
+    rate: int, channels: int, mode: Mp3Mode, bitrate_kbps: int, quality: int, vbr_quality: int
+) -> lameenc.Encoder:
+    encoder = lameenc.Encoder()
+    if mode == "vbr":
+        encoder.set_vbr(_LAMEENC_VBR_MTRH)
+        encoder.set_vbr_quality(vbr_quality)
+    else:
+        encoder.set_bit_rate(bitrate_kbps)
+    # PcmReader delivers a rate MP3 carries: LAME never resamples (see pcm.py).
+    encoder.set_in_sample_rate(rate)
+    encoder.set_out_sample_rate(rate)
+    encoder.set_channels(channels)
+    encoder.set_quality(quality)
+    return encoder
+
+
+def encoder_description(mode: Mp3Mode, bitrate_kbps: int, quality: int, vbr_quality: int) -> str:
+    """The ID3 TSSE text: which encoder, which settings."""
+    settings = f"VBR -V {vbr_quality}" if mode == "vbr" else f"CBR {bitrate_kbps} kbps"
+    return f"LAME {LAME_VERSION} (lameenc), {settings}, -q {quality}"
+
+
+class _Analysis:
+    """Loudness and peaks of the PCM being encoded, one block at a time (helper thread)."""
+
+    def __init__(self, rate: int, channels: int, expected_frames: int) -> None:
+        self.meter = LoudnessMeter(rate, channels, full_scale=32768)
+        self.peaks = PeakAccumulator(rate, channels, expected_frames)
+
+    def __call__(self, block: Int16Array) -> None:
+        # One planar float32 copy serves all three (its values are the int16 ones, exact).
+        planar = block.T.astype(np.float32, order="C")
+        self.peaks.add(planar)
+        self.meter.add(planar)
+
+
+def _measure(wav: OpenWav, rate: int, block_frames: int, max_duration_s: float | None) -> Loudness:
+    """Loudness of what would be encoded, unclipped (normalisation's first pass)."""
+    reader = PcmReader(wav, rate, block_frames=block_frames, max_duration_s=max_duration_s)
+    meter = LoudnessMeter(rate, reader.channels)
+    for block in reader.float_blocks():
+        meter.add(block.T.astype(np.float32, order="C"))
+    return meter.result()
+
+
+def _no_audio(rate: int) -> Unprocessable:
+    return Unprocessable(
+        f"The WAV file contains no audio frames (none left at the MP3 rate of {rate} Hz).",
+        code="no_audio",
+    )
+
+
+def _padding(stream: Mp3Stream, frames_fed: int) -> int:
+    """Samples LAME added after the audio: all it framed, less its delay and what it was fed."""
+    return stream.frames * stream.first_header.samples - LAME_ENCODER_DELAY - frames_fed
+
+
+def _encoder_failed() -> AppError:
+    return AppError("The MP3 encoder produced an invalid stream.", code="encoder_failed")
+
+
+def _digest(dst: BinaryIO) -> str:
+    """SHA-256 of everything in ``dst`` (the Info frame was written last, at the start)."""
+    sha = hashlib.sha256()
+    dst.flush()
+    end = dst.tell()
+    if dst.readable():
+        dst.seek(0)
+        while block := dst.read(_DIGEST_BLOCK):
+            sha.update(block)
+        dst.seek(end)
+    else:
+        with Path(dst.name).open("rb") as again:
+            while block := again.read(_DIGEST_BLOCK):
+                sha.update(block)
+    return sha.hexdigest()
 
 
 def convert_wav_to_mp3(
@@ -201,68 +232,111 @@ def convert_wav_to_mp3(
     quality: int = 3,
     max_duration_s: float | None = None,
     block_frames: int = 65536,
+    mode: Mp3Mode = "cbr",
+    vbr_quality: int = 2,
+    normalize_lufs: float | None = None,
+    max_true_peak_dbtp: float = DEFAULT_MAX_TRUE_PEAK_DBTP,
+    tags: Mp3Tags | None = None,
 ) -> ConversionResult:
-    """Validate the WAV at ``src`` and write it to ``dst`` as CBR MP3 (blocking).
+    """Validate the WAV at ``src`` and write it to ``dst`` as a tagged MP3 (blocking).
+
+    ``dst`` must be empty and seekable, and readable or a named file (it is hashed whole at
+    the end: open files with ``"x+b"`` to spare reopening them by name).
+    ``bitrate_kbps`` applies to CBR, ``vbr_quality`` (LAME -V) to VBR; ``quality`` is LAME's
+    algorithmic quality (-q) for both. ``normalize_lufs``: one gain for the whole file
+    towards that integrated loudness, lowered so the true peak stays at or below
+    ``max_true_peak_dbtp`` (costs a second decode).
 
     Refusals (``shared.errors``, each with ``extra["code"]``) are raised before anything is
     written, except ``too_long`` when a codec's frame count was an underestimate and
     ``decode_failed``: then ``dst`` holds a partial MP3 and the caller must discard it, as
     after any exception.
     """
-    _check_options(bitrate_kbps, quality, max_duration_s, block_frames)
+    _check_options(
+        bitrate_kbps, quality, max_duration_s, block_frames, mode, vbr_quality, normalize_lufs
+    )
+    _check_destination(dst)
+    vbr = mode == "vbr"
+    normalization: Normalization | None = None
+    gain = 1.0
+    with open_wav(src, max_duration_s=max_duration_s) as wav:
+        out_rate = nearest_mp3_sample_rate(wav.info.sample_rate)
+        if normalize_lufs is not None:
+            normalization = normalization_gain(
+                _measure(wav, out_rate, block_frames, max_duration_s),
+                normalize_lufs,
+                max_true_peak_dbtp,
+            )
+            gain = 10 ** (normalization.gain_db / 20)
+    # The first pass consumed the file; a fresh open is simpler than seeking every codec.
     with open_wav(src, max_duration_s=max_duration_s) as wav:
         info = wav.info
-        out_rate = nearest_mp3_sample_rate(info.sample_rate)
-        out_channels = 1 if info.channels == 1 else 2
-        downmix = (
-            stereo_downmix_matrix(info.channels, info.channel_mask) if info.channels > 2 else None
+        reader = PcmReader(
+            wav, out_rate, block_frames=block_frames, max_duration_s=max_duration_s, gain=gain
         )
+        if reader.expected_frames_out == 0:
+            raise _no_audio(out_rate)
+        out_channels = reader.channels
+        encoder = _encoder(out_rate, out_channels, mode, bitrate_kbps, quality, vbr_quality)
+        id3 = id3v2_tag(
+            tags or Mp3Tags(), encoder_description(mode, bitrate_kbps, quality, vbr_quality)
+        )
+        writer = TaggedMp3Writer(dst, id3, lambda first: tag_frame_header(first, vbr=vbr).length)
+        analysis = _Analysis(out_rate, out_channels, reader.expected_frames_out)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mp3-analysis") as helper:
+                for block in reader.int16_blocks():
+                    measured = helper.submit(analysis, block)
+                    writer.write(encoder.encode(block))
+                    # Before the next read: the reader may reuse this block's buffer.
+                    measured.result()
+            if reader.frames_out == 0:
+                raise _no_audio(out_rate)
+            writer.write(encoder.flush())
+        except (RuntimeError, Mp3StreamError) as exc:  # lameenc's errors, or frames we reject
+            raise _encoder_failed() from exc
 
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(bitrate_kbps)
-        encoder.set_in_sample_rate(info.sample_rate)
-        encoder.set_out_sample_rate(out_rate)
-        encoder.set_channels(out_channels)
-        encoder.set_quality(quality)
+    loudness = analysis.meter.result()
+    frames_out = reader.frames_out
 
-        sink = _Mp3Sink(dst)
-        frames_per_block = max(1, min(block_frames, _MAX_BLOCK_SAMPLES // info.channels))
-        # 16-bit PCM in 1 or 2 channels is what LAME takes: read as is (exact), it skips the
-        # float round trip, ~5 % of a conversion. Every other format goes through float32
-        # (reading a float WAV as int16 returns unscaled values: see float_to_int16).
-        direct = info.codec == "PCM_16" and downmix is None
-        read_dtype = "int16" if direct else "float32"
-        buffer = np.empty((frames_per_block, info.channels), dtype=read_dtype)
-        frames_done = 0
-        while True:
-            try:
-                block = wav.sound.read(frames_per_block, dtype=read_dtype, out=buffer)
-            except sf.LibsndfileError as exc:
-                raise Unprocessable(
-                    f"The WAV audio cannot be decoded after {frames_done / info.sample_rate:.1f}"
-                    f" s ({exc.error_string}).",
-                    code="decode_failed",
-                ) from exc
-            if len(block) == 0:
-                break
-            frames_done += len(block)
-            # Frame counts of compressed codecs can be estimates: keep enforcing the limit.
-            check_duration(frames_done / info.sample_rate, max_duration_s)
-            mixed = block if downmix is None else block @ downmix
-            sink.write(encoder.encode(mixed if direct else float_to_int16(mixed)))
-        if frames_done == 0:
-            raise Unprocessable("The WAV file contains no audio frames.", code="no_audio")
-        sink.write(encoder.flush())
+    def build(stream: Mp3Stream, reserved: int) -> bytes:
+        header = stream.first_header
+        if header.sample_rate != out_rate or header.channels != out_channels:
+            raise _encoder_failed()
+        fields = TagFields(
+            encoder_delay=LAME_ENCODER_DELAY,
+            padding=_padding(stream, frames_out),
+            quality=quality,
+            vbr_quality=vbr_quality if vbr else None,
+            source_sample_rate=info.sample_rate,
+            peak=loudness.sample_peak,
+            loudness_lufs=loudness.integrated_lufs,
+        )
+        return build_info_frame(stream, tag_frame_header(header, vbr=vbr), fields)
 
-    header = parse_mp3_frame_header(sink.head)
-    if header is None or header.sample_rate != out_rate or header.channels != out_channels:
-        raise AppError("The MP3 encoder produced an invalid stream.", code="encoder_failed")
+    try:
+        stream, size = writer.finish(build)
+    except (ValueError, Mp3StreamError) as exc:  # e.g. padding beyond the tag's 12 bits
+        raise _encoder_failed() from exc
+    first = stream.first_header
+    mean_kbps = stream.audio_bytes * 8 * out_rate / (stream.frames * first.samples) / 1000
     return ConversionResult(
         input=info,
         output_sample_rate=out_rate,
         output_channels=out_channels,
-        bitrate_kbps=header.bitrate_kbps,
-        mp3_size=sink.size,
-        sha256=sink.hexdigest(),
-        duration_s=frames_done / info.sample_rate,
+        bitrate_kbps=round(mean_kbps) if vbr else first.bitrate_kbps,
+        mp3_size=size,
+        sha256=_digest(dst),
+        duration_s=reader.frames_in / info.sample_rate,
+        mode=mode,
+        vbr_quality=vbr_quality if vbr else None,
+        mean_bitrate_kbps=round(mean_kbps, 3),
+        output_frames=frames_out,
+        mp3_frames=stream.frames,
+        encoder_delay=LAME_ENCODER_DELAY,
+        encoder_padding=_padding(stream, frames_out),
+        id3_size=len(id3),
+        loudness=loudness,
+        normalization=normalization,
+        peaks=analysis.peaks.finish(),
     )

@@ -1,35 +1,33 @@
 """WAV → MP3 conversion: every accepted WAV flavour, every refusal, and the output's shape.
 
-Length tolerance: lameenc writes no info header, so decoders return LAME's 576-sample
-encoder delay and at least 576 samples of end padding (``LAME_FIXED_EXTRA_SAMPLES``) on top
-of the input, and the padding reaches up to one more frame to fill the last frame. So
-``decoded - expected`` must lie in ``[1152, 1152 + frame)``, with two samples of slack for
-rounding when LAME resamples.
+Length: every MP3 carries an Info frame with LAME's encoder delay and padding, so a decoder
+that honours it (here libsndfile's mpg123 and mutagen; ffmpeg in test_exact_length) returns
+exactly the input's frames, or ``round(frames * out_rate / in_rate)`` when resampled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_service import conversion
 from audio_service.conversion import (
-    ConversionResult,
     convert_wav_to_mp3,
     float_to_int16,
     nearest_mp3_sample_rate,
-    parse_mp3_frame_header,
     stereo_downmix_matrix,
 )
+from audio_service.lametag import LAME_ENCODER_DELAY, read_info_tag
+from audio_service.tests.mp3_reference import audio_frames_of, convert_to_bytes, mutagen_info
 from shared.errors import AppError, Unprocessable
 from testkit.wav import (
     ACCEPTED_VARIANTS,
-    LAME_FIXED_EXTRA_SAMPLES,
     REJECTED_FILES,
     BadWav,
     FloatArray,
@@ -44,13 +42,7 @@ from testkit.wav import (
     write_tone_wav,
 )
 
-_RESAMPLING_SLACK = 2
-
-
-def _convert(path: Path, **options: Any) -> tuple[ConversionResult, bytes]:
-    dst = io.BytesIO()
-    result = convert_wav_to_mp3(path, dst, **options)
-    return result, dst.getvalue()
+_convert = convert_to_bytes
 
 
 def _expected_rate(rate: int) -> int:
@@ -73,22 +65,32 @@ def test_accepted_variant_converts_to_the_same_tone(tmp_path: Path, variant: Wav
     assert result.output_sample_rate == out_rate
     assert result.output_channels == out_channels
     assert result.mp3_size == len(mp3)
-    frames = mp3_frames(mp3)
+    frames = mp3_frames(audio_frames_of(mp3))
+    assert len(frames) == result.mp3_frames
     assert {(f.sample_rate, f.channels, f.bitrate_kbps) for f in frames} == {
         (out_rate, out_channels, result.bitrate_kbps)
     }
 
-    samples, rate = decode_mp3(mp3)
-    assert rate == out_rate
-    assert samples.shape[1] == out_channels
     if result.input.bit_depth is not None:
         assert result.input.frames == variant.frames
     else:  # ADPCM/GSM encoders pad the input to whole codec blocks (up to ~2000 frames)
         assert variant.frames <= result.input.frames < variant.frames + 2048
     assert result.duration_s == pytest.approx(result.input.frames / variant.sample_rate)
-    expected = result.input.frames * out_rate / variant.sample_rate
-    extra = len(samples) - expected - LAME_FIXED_EXTRA_SAMPLES
-    assert -_RESAMPLING_SLACK <= extra < mp3_frame_samples(out_rate) + _RESAMPLING_SLACK
+    expected = round(result.input.frames * out_rate / variant.sample_rate)
+    assert result.output_frames == expected
+
+    samples, rate = decode_mp3(mp3)
+    assert rate == out_rate
+    assert samples.shape == (expected, out_channels)
+    tag = read_info_tag(mp3)
+    assert (tag.frames, tag.encoder_delay, tag.padding) == (
+        result.mp3_frames,
+        LAME_ENCODER_DELAY,
+        result.encoder_padding,
+    )
+    assert tag.frames * mp3_frame_samples(out_rate) == LAME_ENCODER_DELAY + expected + tag.padding
+    info = mutagen_info(mp3)
+    assert info.length == pytest.approx(expected / out_rate, abs=1e-9)
 
     if variant.channels <= 2:
         for channel, frequency in enumerate(variant.frequencies):
@@ -189,14 +191,15 @@ def test_bitrate_and_quality_are_applied(tmp_path: Path) -> None:
     path = write_tone_wav(tmp_path / "a.wav", channels=2, duration_s=1.0)
     result, mp3 = _convert(path, bitrate_kbps=64, quality=7)
     assert result.bitrate_kbps == 64
-    assert {f.bitrate_kbps for f in mp3_frames(mp3)} == {64}
+    assert {f.bitrate_kbps for f in mp3_frames(audio_frames_of(mp3))} == {64}
+    assert read_info_tag(mp3).quality == 100 - 40 - 7  # LAME's formula, default VBR_q 4
 
 
 def test_bitrate_above_what_the_rate_allows_is_reported_as_used(tmp_path: Path) -> None:
     path = write_tone_wav(tmp_path / "a.wav", sample_rate=22050, duration_s=0.5)
     result, mp3 = _convert(path, bitrate_kbps=320)
     assert result.bitrate_kbps == 160  # the MPEG-2 maximum
-    assert {f.bitrate_kbps for f in mp3_frames(mp3)} == {160}
+    assert {f.bitrate_kbps for f in mp3_frames(audio_frames_of(mp3))} == {160}
 
 
 def test_conversion_leaves_the_source_untouched(tmp_path: Path) -> None:
@@ -224,6 +227,9 @@ def test_loud_float_input_is_clipped_not_wrapped(tmp_path: Path) -> None:
         ({"quality": 10}, "quality"),
         ({"block_frames": 0}, "block_frames"),
         ({"max_duration_s": 0}, "max_duration_s"),
+        ({"mode": "abr"}, "mode"),
+        ({"vbr_quality": 10}, "vbr_quality"),
+        ({"normalize_lufs": 3.0}, "normalize_lufs"),
     ],
 )
 def test_bad_options_are_programming_errors(
@@ -283,28 +289,6 @@ def test_float_to_int16_scales_clips_and_zeroes_nan() -> None:
     ]
 
 
-def test_parse_mp3_frame_header() -> None:
-    header = parse_mp3_frame_header(bytes.fromhex("fffb90c4"))
-    assert header is not None
-    assert (header.version, header.sample_rate, header.bitrate_kbps, header.channels) == (
-        "MPEG-1",
-        44100,
-        128,
-        1,
-    )
-    lsf = parse_mp3_frame_header(bytes.fromhex("ffe38844"))
-    assert lsf is not None
-    assert (lsf.version, lsf.sample_rate, lsf.bitrate_kbps, lsf.channels) == (
-        "MPEG-2.5",
-        8000,
-        64,
-        2,
-    )
-    assert parse_mp3_frame_header(b"RIFF") is None
-    assert parse_mp3_frame_header(bytes.fromhex("fffd90c4")) is None  # Layer II
-    assert parse_mp3_frame_header(b"\xff\xfb") is None
-
-
 @pytest.mark.parametrize("channels", [1, 2])
 def test_16_bit_pcm_read_directly_encodes_like_the_float_path(
     tmp_path: Path, channels: int
@@ -317,3 +301,56 @@ def test_16_bit_pcm_read_directly_encodes_like_the_float_path(
     convert_wav_to_mp3(pcm16, direct)
     convert_wav_to_mp3(as_float, through_float)
     assert direct.getvalue() == through_float.getvalue()
+
+
+def test_hash_covers_the_whole_file_written_through_a_write_only_handle(tmp_path: Path) -> None:
+    # uploads.py opens the MP3 "xb": the Info frame is written last, so the hash is taken by
+    # reading the file back by name.
+    mp3 = tmp_path / "out.mp3"
+    with mp3.open("xb") as out:
+        result = convert_wav_to_mp3(write_tone_wav(tmp_path / "a.wav"), out)
+    data = mp3.read_bytes()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.mp3_size == len(data)
+    assert data.startswith(b"ID3")
+
+
+def test_destination_must_be_seekable(tmp_path: Path) -> None:
+    class Pipe(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return False
+
+    with pytest.raises(ValueError, match="seekable"):
+        convert_wav_to_mp3(write_tone_wav(tmp_path / "a.wav"), Pipe())  # type: ignore[arg-type]
+
+
+def test_result_reports_the_new_fields(tmp_path: Path) -> None:
+    result, mp3 = _convert(write_tone_wav(tmp_path / "a.wav", channels=2, duration_s=1.0))
+    assert (result.mode, result.vbr_quality, result.normalization) == ("cbr", None, None)
+    assert result.mean_bitrate_kbps == pytest.approx(128, abs=0.01)
+    assert result.output_frames == 44100
+    assert result.encoder_delay == LAME_ENCODER_DELAY
+    assert result.id3_size == mp3.index(b"\xff\xfb")  # the Info frame follows the tag
+    assert result.loudness is not None
+    assert result.peaks is not None
+    assert result.peaks.length == math.ceil(44100 / 256)
+
+
+def test_an_encoder_fault_is_an_error_with_a_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Garbage:  # stands in for a broken LAME: bytes that are no MPEG frames
+        def encode(self, _pcm: object) -> bytes:
+            return b"\x00garbage"
+
+        def flush(self) -> bytes:
+            return b""
+
+    monkeypatch.setattr(conversion, "_encoder", lambda *_args: Garbage())
+    with pytest.raises(AppError) as caught:
+        _convert(write_tone_wav(tmp_path / "a.wav"))
+    assert caught.value.extra["code"] == "encoder_failed"
+    assert caught.value.status == 500

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from audio_service.tests.mp3_reference import audio_frames_of
 from testkit.audio import create_user, upload
 from testkit.wav import (
     decode_mp3,
@@ -34,12 +35,12 @@ async def test_upload_then_download_round_trip(
     download = await client.get(body["url"])
     assert download.status_code == 200
     assert download.headers["content-type"] == "audio/mpeg"
-    frames = mp3_frames(download.content)
+    frames = mp3_frames(audio_frames_of(download.content))  # after the ID3 tag and Info frame
     assert {frame.sample_rate for frame in frames} == {rate}
     assert {frame.bitrate_kbps for frame in frames} == {body["output"]["bitrate_kbps"]}
     samples, decoded_rate = decode_mp3(download.content)
     assert decoded_rate == rate
     assert samples.shape[1] == channels
-    # Decoders include LAME's delay and padding: a little longer, never shorter.
-    assert duration_s <= len(samples) / rate < duration_s + 0.15
+    # The Info frame lets the decoder trim LAME's delay and padding: exactly the input.
+    assert len(samples) == round(duration_s * rate)
     assert dominant_frequency(samples[:, 0], rate) == pytest.approx(440.0, abs=5)
