@@ -75,6 +75,12 @@ RangeHeader = Annotated[
 ]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IfRange = Annotated[str | None, Header(alias="If-Range")]
+# Set by the gateway only (see downloads.DownloadRequest); not part of the public API.
+GatewayRange = Annotated[str | None, Header(alias="X-Gateway-Range", include_in_schema=False)]
+GatewayIfNoneMatch = Annotated[
+    str | None, Header(alias="X-Gateway-If-None-Match", include_in_schema=False)
+]
+GatewayIfRange = Annotated[str | None, Header(alias="X-Gateway-If-Range", include_in_schema=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,9 @@ class _DownloadParams:
     range_header: RangeHeader = None
     if_none_match: IfNoneMatch = None
     if_range: IfRange = None
+    gateway_range: GatewayRange = None
+    gateway_if_none_match: GatewayIfNoneMatch = None
+    gateway_if_range: GatewayIfRange = None
 
 
 DownloadQuery = Annotated[_DownloadParams, Depends()]
@@ -173,6 +182,9 @@ async def _record_response(
         range_header=query.range_header,
         if_none_match=query.if_none_match,
         if_range=query.if_range,
+        gateway_range=query.gateway_range,
+        gateway_if_none_match=query.gateway_if_none_match,
+        gateway_if_range=query.gateway_if_range,
     )
     plan = partial(downloads.plan, request=request, max_age_s=settings.download_max_age_s)
     download = await resources.audio.open_download(query.record_id, query.user_id, plan)

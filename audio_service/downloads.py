@@ -48,12 +48,28 @@ class Mp3Response(Response):
 
 @dataclass(frozen=True, slots=True)
 class DownloadRequest:
-    """What the client asked for, as far as the answer depends on it."""
+    """What the client asked for, as far as the answer depends on it.
+
+    ``gateway_*`` are the client's Range and conditionals as the gateway repeats them
+    (``X-Gateway-*``): its download cache leaves the originals out of a request that may
+    fill the cache, and cuts ranges and answers 304 from the cached copy itself. A record
+    whose answer the gateway does not cache (S3: an X-Accel-Redirect) is judged from them.
+    """
 
     send_body: bool
     range_header: str | None = None
     if_none_match: str | None = None
     if_range: str | None = None
+    gateway_range: str | None = None
+    gateway_if_none_match: str | None = None
+    gateway_if_range: str | None = None
+
+    def for_uncached(self) -> DownloadRequest:
+        if self.range_header or self.if_none_match or self.if_range:
+            return self  # the originals reached us: the cache was not in the way
+        return DownloadRequest(
+            self.send_body, self.gateway_range, self.gateway_if_none_match, self.gateway_if_range
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,8 @@ def _validators(record: Record, max_age_s: int) -> dict[str, str]:
 
 def plan(record: Record, request: DownloadRequest, *, max_age_s: int) -> Plan:
     """Status, headers and byte range of the answer; raises the 416 problem."""
+    if record.storage != "postgres":
+        request = request.for_uncached()
     headers = _validators(record, max_age_s)
     etag = headers["ETag"]
     if ranges.none_match(request.if_none_match, etag):

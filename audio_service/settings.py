@@ -207,6 +207,12 @@ class AudioSettings(ServiceSettings):
             raise ValueError(f"must be an MP3 bitrate: one of {sorted(MP3_BITRATES_KBPS)}")
         return value
 
+    @field_validator("s3_access_key_id", "s3_secret_access_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable as "": that means "not configured" here.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _check_s3_credentials(self) -> AudioSettings:
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
