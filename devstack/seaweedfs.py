@@ -164,13 +164,18 @@ class SeaweedFS:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            stop_process_group(process, signal.SIGTERM, 10.0)
+            # weed takes ~10 s to stop gracefully; its data is flushed per write anyway.
+            stop_process_group(process, signal.SIGTERM, 2.0)
         self._close_log()
 
     def freeze(self) -> None:
         """SIGSTOP: connections are still accepted by the kernel, nothing answers."""
         if self._process is not None:
             os.killpg(self._process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGCONT)
 
     def _close_log(self) -> None:
         if self._log is not None:

@@ -62,12 +62,16 @@ def s3_bucket_name() -> str:
     return new_bucket()
 
 
+@pytest.fixture(scope="session")
+def session_bucket(seaweedfs: SeaweedFS, s3_bucket_name: str) -> Bucket:
+    return Bucket(seaweedfs, s3_bucket_name)  # one client: botocore loads its models slowly
+
+
 @pytest.fixture
-def bucket(seaweedfs: SeaweedFS, s3_bucket_name: str) -> Iterator[Bucket]:
+def bucket(session_bucket: Bucket) -> Iterator[Bucket]:
     """The suite's bucket, emptied after each test."""
-    store = Bucket(seaweedfs, s3_bucket_name)
-    yield store
-    store.clear()
+    yield session_bucket
+    session_bucket.clear()
 
 
 def make_settings(database_url: str, tmp_dir: Path, **overrides: object) -> AudioSettings:

@@ -457,3 +457,40 @@ def test_filename_helpers() -> None:
         "attachment; filename=\"it_s.mp3\"; filename*=UTF-8''it%27s.mp3"
     )
     assert content_disposition("日本.mp3").startswith('attachment; filename="audio.mp3"')
+
+
+async def test_s3_downloads_through_the_gateway_are_authorised_each_time(
+    s3_gateway: tuple[Gateway, int],
+    bucket: Bucket,
+    tone_wav: Path,
+    db_engine: AsyncEngine,
+) -> None:
+    """Never served from the gateway's cache (a deleted record is a 404 at once), and an
+    object store failure behind the redirect is the gateway's 503 problem, not nginx's page
+    nor the store's XML."""
+    gateway, _ = s3_gateway
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+            user = await create_user(client)
+            body = (await upload(client, user, tone_wav)).json()
+            query = {"id": body["record_id"], "user": str(body["user_id"])}
+            for _ in range(2):
+                response = await client.get("/record", params=query)
+                assert response.status_code == 200
+                assert hashlib.sha256(response.content).hexdigest() == body["output"]["sha256"]
+                assert "x-accel-redirect" not in response.headers
+                assert "x-storage-url" not in response.headers
+                assert "x-amz-request-id" not in response.headers
+            bucket.client.delete_object(Bucket=bucket.name, Key=f"records/{body['record_id']}.mp3")
+            lost = await client.get("/record", params=query)
+            assert lost.status_code == 503
+            assert lost.headers["content-type"] == "application/problem+json"
+            assert lost.json()["detail"] == "The object store is unavailable; retry later."
+            assert lost.headers["x-request-id"]
+            deleted = await client.delete(
+                "/record", params=query, headers={"Authorization": f"Bearer {user.token}"}
+            )
+            assert deleted.status_code == 204
+            assert (await client.get("/record", params=query)).status_code == 404
+    finally:
+        await truncate_all(db_engine, Base.metadata)
