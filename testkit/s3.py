@@ -61,7 +61,7 @@ class Bucket:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
             return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
@@ -81,7 +81,8 @@ class Bucket:
         return [(u["Key"], u["UploadId"], u["Initiated"]) for u in page.get("Uploads", [])]
 
     def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        data: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return data
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=data)
@@ -89,5 +90,5 @@ class Bucket:
     def clear(self) -> None:
         for key, upload_id, _ in self.uploads():
             self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-        for key in self.keys():
+        for key in self.names():
             self.client.delete_object(Bucket=self.name, Key=key)

@@ -21,8 +21,8 @@ from audio_service.main import create_app
 from audio_service.models import Base
 from audio_service.settings import AudioSettings
 from audio_service.staging import LOCK_NAME
-from testkit import postgres
 from devstack.seaweedfs import SeaweedFS
+from testkit import postgres
 from testkit.apps import running_app
 from testkit.audio import AudioUser, create_user
 from testkit.postgres import database_fixtures, truncate_all

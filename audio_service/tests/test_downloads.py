@@ -139,7 +139,9 @@ async def test_a_record_deleted_mid_download_cuts_the_stream_short(
         await _cut_short(client, record, db_engine, caplog)
 
 
-async def _long_record(client: httpx.AsyncClient, user: AudioUser, tmp_path: Path) -> dict[str, Any]:
+async def _long_record(
+    client: httpx.AsyncClient, user: AudioUser, tmp_path: Path
+) -> dict[str, Any]:
     wav = write_tone_wav(tmp_path / "long.wav", sample_rate=44100, channels=1, duration_s=3.0)
     response = await upload(client, user, wav, filename="long.wav")
     assert response.status_code == 201, response.text

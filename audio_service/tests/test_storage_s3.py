@@ -82,7 +82,7 @@ async def test_an_upload_goes_to_the_bucket_and_the_service_hands_the_download_o
     user = await create_user(s3_client)
     body = await _upload(s3_client, user, tone_wav)
     key = f"records/{body['record_id']}.mp3"
-    assert bucket.keys() == [key]
+    assert bucket.names() == [key]
     assert hashlib.sha256(bucket.read(key)).hexdigest() == body["output"]["sha256"]
     assert await _storage_rows(db_engine) == [("s3", key, "ready")]
     assert (await row_counts())["record_chunks"] == 0, "no bytes in the database"
@@ -103,7 +103,10 @@ async def test_an_upload_goes_to_the_bucket_and_the_service_hands_the_download_o
     ranged = await s3_client.get("/record", params=_query(body), headers={"Range": "bytes=5-9"})
     assert ranged.headers["x-storage-range"] == "bytes=5-9"
     # The presigned URL really serves the object.
-    fetched = httpx.get(response.headers["x-storage-url"], headers={"Range": "bytes=5-9"})
+    async with httpx.AsyncClient() as outside:
+        fetched = await outside.get(
+            response.headers["x-storage-url"], headers={"Range": "bytes=5-9"}
+        )
     assert fetched.status_code == 206
     assert fetched.content == bucket.read(key)[5:10]
 
@@ -119,7 +122,7 @@ async def test_delete_removes_the_row_and_the_object(
     body = await _upload(s3_client, user, tone_wav)
     deleted = await s3_client.delete("/record", params=_query(body), headers=bearer_header(user))
     assert deleted.status_code == 204
-    assert bucket.keys() == []
+    assert bucket.names() == []
     assert (await row_counts())["records"] == 0
     assert (await s3_client.get("/record", params=_query(body))).status_code == 404
 
@@ -160,7 +163,7 @@ async def test_the_store_down_is_a_503_then_it_works_again_without_a_restart(
     assert states in (["ready", "ready"], ["pending", "ready", "ready"])
     await _sweep(s3_settings, grace_s=0)
     assert sorted(state for _, _, state in await _storage_rows(db_engine)) == ["ready", "ready"]
-    assert sorted(bucket.keys()) == sorted(
+    assert sorted(bucket.names()) == sorted(
         f"records/{body['record_id']}.mp3" for body in (kept, again)
     )
     assert bucket.uploads() == []
@@ -199,13 +202,13 @@ async def test_the_sweeper_removes_orphans_and_keeps_what_is_young_or_named(
     young = await _sweep(s3_settings, grace_s=3600)
     assert young.orphan_objects == 0, "a young orphan may be an upload still in progress"
     assert young.abandoned_uploads == 1, "the row pending for two hours is abandoned"
-    assert bucket.keys() == sorted(["elsewhere/not-ours.bin", orphan])
+    assert bucket.names() == sorted(["elsewhere/not-ours.bin", orphan])
 
     swept = await _sweep(s3_settings, grace_s=0)
     assert (swept.orphan_objects, swept.aborted_multipart) == (1, 1)
-    assert bucket.keys() == ["elsewhere/not-ours.bin"]
+    assert bucket.names() == ["elsewhere/not-ours.bin"]
     assert upload_id not in [u for _, u, _ in bucket.uploads()]
-    assert named not in bucket.keys()
+    assert named not in bucket.names()
     again = await _sweep(s3_settings, grace_s=0)
     assert again.removed == 0, "idempotent"
 
@@ -219,7 +222,8 @@ async def test_redirect_mode_sends_the_client_to_a_presigned_url(
         response = await client.get("/record", params=_query(body))
         assert response.status_code == 302
         assert response.headers["cache-control"] == "no-store"
-        fetched = httpx.get(response.headers["location"])
+        async with httpx.AsyncClient() as outside:
+            fetched = await outside.get(response.headers["location"])
         assert fetched.status_code == 200
         assert hashlib.sha256(fetched.content).hexdigest() == body["output"]["sha256"]
         assert fetched.headers["content-disposition"] == 'attachment; filename="tone.mp3"'
@@ -254,13 +258,13 @@ async def test_migrate_both_ways_verifies_and_moves_every_record(
     report = await _migrate(both, "s3")
     assert (report.moved, report.changed, report.corrupt) == (3, 0, [])
     assert (await row_counts())["record_chunks"] == 0
-    assert sorted(bucket.keys()) == sorted(f"records/{b['record_id']}.mp3" for b in bodies)
+    assert sorted(bucket.names()) == sorted(f"records/{b['record_id']}.mp3" for b in bodies)
     assert (await _migrate(both, "s3")).moved == 0, "idempotent"
 
     back = await _migrate(both, "postgres")
     assert back.moved == 3
     assert (await row_counts())["record_chunks"] == chunks_before
-    assert bucket.keys() == []
+    assert bucket.names() == []
     async with running_app(create_app(postgres_settings)) as client:
         for body in bodies:
             response = await client.get("/record", params=_query(body))

@@ -146,7 +146,7 @@ async def _assert_consistent(env: dict[str, str], bucket: Bucket) -> None:
     """After a sweep: every row ready, every object named by exactly one row, no upload open."""
     rows = await _rows(env)
     assert {row["state"] for row in rows} <= {"ready"}
-    assert sorted(row["storage_key"] for row in rows if row["storage"] == "s3") == bucket.keys()
+    assert sorted(row["storage_key"] for row in rows if row["storage"] == "s3") == bucket.names()
     assert bucket.uploads() == []
 
 
@@ -190,7 +190,7 @@ async def test_the_database_commit_fails_after_the_object_is_written(
     client: httpx.AsyncClient, stack_env: dict[str, str], bucket: Bucket, wav: Path
 ) -> None:
     user = await create_user(client)
-    keys_before = bucket.keys()
+    keys_before = bucket.names()
     connection = await asyncpg.connect(_plain(stack_env["AUDIO_DATABASE_URL"]))
     try:
         # Raised at COMMIT of the flip to ready, i.e. once the object is complete.
@@ -215,7 +215,7 @@ async def test_the_database_commit_fails_after_the_object_is_written(
     # Cleaned up at once, by the request itself: no row, no object.
     assert await _listed(client, user) == []
     assert [row for row in await _rows(stack_env) if row["state"] != "ready"] == []
-    assert bucket.keys() == keys_before
+    assert bucket.names() == keys_before
     await _assert_consistent(stack_env, bucket)
 
 
@@ -261,16 +261,16 @@ async def test_the_service_killed_between_the_object_and_the_row(
     assert await _listed(client, user) == []
     rows = {row["id"]: row for row in await _rows(stack_env)}
     assert rows[pending["id"]]["state"] == "pending"
-    assert key in bucket.keys()
+    assert key in bucket.names()
     # ... and a sweep past the grace period removes both.
     await _sweep_all(stack_env)
     assert pending["id"] not in {row["id"] for row in await _rows(stack_env)}
-    assert key not in bucket.keys()
+    assert key not in bucket.names()
     await _assert_consistent(stack_env, bucket)
 
 
 async def _exists(bucket: Bucket, key: str) -> bool:
-    return key in await asyncio.to_thread(bucket.keys)
+    return key in await asyncio.to_thread(bucket.names)
 
 
 async def test_migrate_killed_half_way_then_resumed(
@@ -289,8 +289,8 @@ async def test_migrate_killed_half_way_then_resumed(
     transaction = lock.transaction()
     await transaction.start()
     await lock.execute("SELECT 1 FROM records WHERE id = $1 FOR UPDATE", third)
-    process = subprocess.Popen(
-        _storage_command(env, "migrate", "--to", "postgres"),
+    process = await asyncio.create_subprocess_exec(
+        *_storage_command(env, "migrate", "--to", "postgres"),
         env={**os.environ, **env},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -299,12 +299,13 @@ async def test_migrate_killed_half_way_then_resumed(
     try:
         assert await wait_until(lambda: _waits_on_lock(lock, third), timeout_s=60)
         process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        await asyncio.wait_for(process.wait(), 10)
     finally:
         await transaction.rollback()
         await lock.close()
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
+            await process.wait()
     half = await _rows(stack_env)
     assert [row["storage"] for row in half] == ["postgres"] * middle + ["s3"] * (
         len(half) - middle
@@ -326,7 +327,8 @@ async def test_migrate_killed_half_way_then_resumed(
         download = await client.get(body["url"], headers={"Cache-Control": "no-cache"})
         assert hashlib.sha256(download.content).hexdigest() == body["output"]["sha256"]
     await _sweep_all(stack_env)
-    assert bucket.keys() == [] and bucket.uploads() == []
+    assert bucket.names() == []
+    assert bucket.uploads() == []
 
 
 async def _waits_on_lock(lock: asyncpg.Connection, record_id: Any) -> bool:
