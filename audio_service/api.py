@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from audio_service import auth, links
-from audio_service.downloads import MP3_MEDIA_TYPE, Mp3Response, build_response
+from audio_service import auth, downloads, links
+from audio_service.downloads import MP3_MEDIA_TYPE, DownloadRequest, Mp3Response
 from audio_service.resources import AudioResources
 from audio_service.schemas import (
     MAX_USER_ID,
@@ -50,8 +50,14 @@ _MP3_BODY = {MP3_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The whole MP3", "content": _MP3_BODY},
     206: {"description": "The requested byte range of the MP3", "content": _MP3_BODY},
+    302: {
+        "description": (
+            "With AUDIO_STORAGE_BACKEND=s3 and AUDIO_S3_DOWNLOAD=redirect only: the MP3's "
+            "short-lived presigned URL in the object store"
+        )
+    },
     304: {"description": "Not modified: the If-None-Match ETag is current"},
-    **problem_responses(404, 416, 422),
+    **problem_responses(404, 416, 422, 503),
 }
 _RECORD_QUERY = {"id": "$response.body#/record_id", "user": "$response.body#/user_id"}
 _RECORD_LINKS = {
@@ -69,6 +75,12 @@ RangeHeader = Annotated[
 ]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IfRange = Annotated[str | None, Header(alias="If-Range")]
+# Set by the gateway only (see downloads.DownloadRequest); not part of the public API.
+GatewayRange = Annotated[str | None, Header(alias="X-Gateway-Range", include_in_schema=False)]
+GatewayIfNoneMatch = Annotated[
+    str | None, Header(alias="X-Gateway-If-None-Match", include_in_schema=False)
+]
+GatewayIfRange = Annotated[str | None, Header(alias="X-Gateway-If-Range", include_in_schema=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,9 @@ class _DownloadParams:
     range_header: RangeHeader = None
     if_none_match: IfNoneMatch = None
     if_range: IfRange = None
+    gateway_range: GatewayRange = None
+    gateway_if_none_match: GatewayIfNoneMatch = None
+    gateway_if_range: GatewayIfRange = None
 
 
 DownloadQuery = Annotated[_DownloadParams, Depends()]
@@ -161,16 +176,22 @@ async def _record_response(
     resources: AudioResources, query: _DownloadParams, *, send_body: bool
 ) -> Response:
     """GET and HEAD answer alike; HEAD just leaves the body out."""
-    record = await resources.audio.get_record(query.record_id, query.user_id)
-    return build_response(
-        record=record,
-        read=partial(resources.audio.read_mp3, record),
-        max_age_s=resources.settings.download_max_age_s,
+    settings = resources.settings
+    request = DownloadRequest(
         send_body=send_body,
         range_header=query.range_header,
         if_none_match=query.if_none_match,
         if_range=query.if_range,
+        gateway_range=query.gateway_range,
+        gateway_if_none_match=query.gateway_if_none_match,
+        gateway_if_range=query.gateway_if_range,
     )
+    plan = partial(downloads.plan, request=request, max_age_s=settings.download_max_age_s)
+    download = await resources.audio.open_download(query.record_id, query.user_id, plan)
+    if download.url is not None and settings.s3_download == "redirect":
+        headers = downloads.redirect_headers(download.record, settings.download_max_age_s)
+        return downloads.redirect(await resources.audio.presigned_url(download.record, headers))
+    return downloads.respond(download)
 
 
 # GET and HEAD share their documentation but keep an operation (and an id) each.

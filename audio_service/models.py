@@ -1,10 +1,19 @@
 """Tables of the audio service.
 
-The MP3 of a record is not one big column: it is split into ``record_chunks`` rows of
-``records.chunk_bytes`` bytes each (the last one shorter). An upload inserts them one by one
-from the temporary MP3 file, and a download (or a byte range of one) reads only the rows it
-needs, one at a time, so neither ever holds a whole MP3 in memory. It works the same on
-PostgreSQL (BYTEA) and SQLite (BLOB); PostgreSQL's large objects would not.
+A record's metadata is always a ``records`` row; its MP3 bytes live where ``records.storage``
+says (``audio_service.storage``):
+
+- ``postgres``: split into ``record_chunks`` rows of ``records.chunk_bytes`` bytes each (the
+  last one shorter). An upload inserts them one by one from the temporary MP3 file, and a
+  download (or a byte range of one) reads only the rows it needs, a bounded window at a time,
+  so neither ever holds a whole MP3 in memory. It works the same on PostgreSQL (BYTEA) and
+  SQLite (BLOB); PostgreSQL's large objects would not.
+- ``s3``: one object, ``records.storage_key``, in the configured bucket.
+
+``records.state`` makes a record visible only once its bytes are complete: ``pending`` while
+they are written, ``ready`` once they are, ``deleting`` from a DELETE until its bytes are
+gone. Only ``ready`` records are ever served or listed; the sweeper
+(``audio_service.storage_sweep``) finishes or undoes whatever a crash left in the others.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from sqlalchemy import (
     String,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -44,6 +54,12 @@ INPUT_FIELDS = (
     "frames",
 )
 """Fields of the probe's ``InputFormat`` that a record keeps, each as column ``input_<name>``."""
+
+STORAGE_NAMES = ("postgres", "s3")
+"""Where a record's MP3 bytes may live (``records.storage``)."""
+STORAGE_KEY_MAX_LENGTH = 512
+PENDING, READY, DELETING = "pending", "ready", "deleting"
+"""The states of a record (``records.state``); only READY ones are visible."""
 
 
 class Base(DeclarativeBase):
@@ -69,10 +85,20 @@ class User(Base):
 
 
 class Record(Base):
-    """One converted upload: its metadata here, its MP3 bytes in ``record_chunks``."""
+    """One converted upload: its metadata here, its MP3 bytes where ``storage`` says."""
 
     __tablename__ = "records"
-    __table_args__ = (Index("ix_records_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_records_user_id_created_at", "user_id", "created_at"),
+        # The sweeper's work list: small, as almost every record is ready.
+        Index(
+            "ix_records_unfinished",
+            "state",
+            "created_at",
+            postgresql_where=text("state <> 'ready'"),
+            sqlite_where=text("state <> 'ready'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -99,6 +125,10 @@ class Record(Base):
     created_at: Mapped[datetime] = mapped_column(
         UtcDateTime, default=_now, server_default=func.now()
     )
+    # Where the MP3 is: "postgres" (record_chunks) or "s3" (the object storage_key).
+    storage: Mapped[str] = mapped_column(String(16), default="postgres", server_default="postgres")
+    storage_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_MAX_LENGTH))
+    state: Mapped[str] = mapped_column(String(16), default=READY, server_default=READY)
 
 
 class RecordChunk(Base):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audio_service.models import Record, RecordChunk, User
+from audio_service.models import DELETING, PENDING, READY, Record, RecordChunk, User
 
 
 async def insert_user(session: AsyncSession, *, name: str, token_hash: bytes) -> User | None:
@@ -43,31 +45,53 @@ async def add_chunk(session: AsyncSession, record_id: uuid.UUID, seq: int, data:
     await session.execute(insert(RecordChunk).values(record_id=record_id, seq=seq, data=data))
 
 
-async def get_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> Record | None:
+async def mark_ready(session: AsyncSession, record_id: uuid.UUID) -> bool:
+    """Pending -> ready: the record becomes visible. False if it is no longer pending (the
+    sweeper took it as abandoned)."""
     result = await session.execute(
-        select(Record).where(Record.id == record_id, Record.user_id == user_id)
+        update(Record)
+        .where(Record.id == record_id, Record.state == PENDING)
+        .values(state=READY)
+        .returning(Record.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def get_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> Record | None:
+    """A visible (ready) record of ``user_id``."""
+    result = await session.execute(
+        select(Record).where(
+            Record.id == record_id, Record.user_id == user_id, Record.state == READY
+        )
     )
     return result.scalar_one_or_none()
 
 
-async def read_chunk(session: AsyncSession, record_id: uuid.UUID, seq: int) -> bytes | None:
+async def read_chunks(
+    session: AsyncSession, record_id: uuid.UUID, first: int, last: int
+) -> list[bytes]:
+    """Chunks ``first..last`` of a record in order, in one query (those that exist)."""
     result = await session.execute(
-        select(RecordChunk.data).where(RecordChunk.record_id == record_id, RecordChunk.seq == seq)
+        select(RecordChunk.data)
+        .where(RecordChunk.record_id == record_id, RecordChunk.seq.between(first, last))
+        .order_by(RecordChunk.seq)
     )
-    data: bytes | None = result.scalar_one_or_none()
-    return data
+    return list(result.scalars())
+
+
+async def delete_chunks(session: AsyncSession, record_id: uuid.UUID) -> None:
+    await session.execute(delete(RecordChunk).where(RecordChunk.record_id == record_id))
 
 
 async def list_records(
     session: AsyncSession, user_id: int, *, limit: int, offset: int
 ) -> tuple[list[Record], int]:
     """A page of the user's records, newest first, and how many they have in all."""
-    total = await session.scalar(
-        select(func.count()).select_from(Record).where(Record.user_id == user_id)
-    )
+    visible = (Record.user_id == user_id, Record.state == READY)
+    total = await session.scalar(select(func.count()).select_from(Record).where(*visible))
     result = await session.execute(
         select(Record)
-        .where(Record.user_id == user_id)
+        .where(*visible)
         .order_by(Record.created_at.desc(), Record.id)
         .limit(limit)
         .offset(offset)
@@ -75,9 +99,90 @@ async def list_records(
     return list(result.scalars()), int(total or 0)
 
 
-async def delete_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> bool:
-    """Delete the record and (by the foreign key's cascade) its chunks; False if none."""
+async def mark_deleting(session: AsyncSession, record_id: uuid.UUID, user_id: int) -> Record | None:
+    """Ready -> deleting: the record is invisible from this commit on; None if there is no
+    such visible record."""
     result = await session.execute(
-        delete(Record).where(Record.id == record_id, Record.user_id == user_id).returning(Record.id)
+        update(Record)
+        .where(Record.id == record_id, Record.user_id == user_id, Record.state == READY)
+        .values(state=DELETING)
+        .returning(Record)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_record_row(session: AsyncSession, record_id: uuid.UUID) -> None:
+    """The row (and, by the foreign key's cascade, any chunks left)."""
+    await session.execute(delete(Record).where(Record.id == record_id))
+
+
+# --- the storage sweeper and the migration --------------------------------------------------
+
+
+async def unfinished_records(
+    session: AsyncSession, *, pending_before: datetime, limit: int
+) -> list[Record]:
+    """Records a sweep must finish or undo: every one being deleted, and those pending since
+    before ``pending_before`` (their upload was abandoned)."""
+    result = await session.execute(
+        select(Record)
+        .where(
+            (Record.state == DELETING)
+            | ((Record.state == PENDING) & (Record.created_at < pending_before))
+        )
+        .order_by(Record.created_at)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def referenced_keys(session: AsyncSession, storage: str, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` some record row (in any state) names as its object."""
+    if not keys:
+        return set()
+    result = await session.execute(
+        select(Record.storage_key).where(Record.storage == storage, Record.storage_key.in_(keys))
+    )
+    return {key for key in result.scalars() if key is not None}
+
+
+async def records_to_migrate(
+    session: AsyncSession, target: str, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Record]:
+    """Ready records not yet on ``target``, oldest first, after the keyset ``after``."""
+    statement = select(Record).where(Record.state == READY, Record.storage != target)
+    if after is not None:
+        created, record_id = after
+        statement = statement.where(
+            (Record.created_at > created)
+            | ((Record.created_at == created) & (Record.id > record_id))
+        )
+    result = await session.execute(statement.order_by(Record.created_at, Record.id).limit(limit))
+    return list(result.scalars())
+
+
+async def move_record(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    *,
+    source: str,
+    target: str,
+    storage_key: str | None,
+) -> bool:
+    """Points a ready record at its copy on ``target``; False when it changed meanwhile
+    (deleted, or already moved by another run)."""
+    result = await session.execute(
+        update(Record)
+        .where(Record.id == record_id, Record.state == READY, Record.storage == source)
+        .values(storage=target, storage_key=storage_key)
+        .returning(Record.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def storage_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Records per (storage, state)."""
+    result = await session.execute(
+        select(Record.storage, Record.state, func.count()).group_by(Record.storage, Record.state)
+    )
+    return {(storage, state): int(count) for storage, state, count in result.all()}

@@ -2,8 +2,10 @@
 
 Every method is one or more units of work (``Database.unit_of_work``), each as short as it
 can be: an upload authenticates in one, converts with no connection held (that can take
-minutes), then stores the record and its chunks in another; a download reads each chunk in
-one of its own, so a slow client never keeps a pooled connection.
+minutes), then stores the record (``_store``: a pending row, the bytes, the flip to ready);
+a download reads the record, and on PostgreSQL the bytes too when they fit one window, in
+one unit of work, and otherwise one window per unit of work, so a slow client never keeps a
+pooled connection. The bytes go through ``audio_service.storage``.
 """
 
 from __future__ import annotations
@@ -11,24 +13,75 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Generic, Protocol, TypeVar
 
 import anyio
 
 from audio_service import auth, repository
 from audio_service.filenames import sanitize_filename
-from audio_service.models import INPUT_FIELDS, Record, User
+from audio_service.models import INPUT_FIELDS, PENDING, READY, Record, User
+from audio_service.ranges import ByteRange
 from audio_service.settings import AudioSettings
+from audio_service.storage import RecordVanished, Storage, StorageUnavailable
+from audio_service.storage_postgres import PostgresStorage
 from audio_service.uploads import ConvertedUpload, Converter
 from shared.db import Database
-from shared.errors import Conflict, NotFound
+from shared.errors import AppError, Conflict, NotFound
 
 log = logging.getLogger("audio.conversion")
+storage_log = logging.getLogger("audio.storage")
+
+_NO_SUCH_RECORD = "No such record for this user."
 
 
-class RecordVanished(Exception):
-    """A record was deleted while it was being streamed; the stream cannot be finished."""
+class WantsBytes(Protocol):
+    """What a download asks of a record: which bytes to send (None: none, e.g. HEAD, 304)."""
+
+    @property
+    def body_range(self) -> ByteRange | None: ...
+
+
+P = TypeVar("P", bound=WantsBytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Download(Generic[P]):
+    """A download the service has authorised: the record, the caller's plan for it, and
+    where its bytes come from — ``body`` through this process, or ``url`` (a presigned URL
+    of the object store) without it; both None when the plan sends no bytes."""
+
+    record: Record
+    plan: P
+    body: AsyncIterator[bytes] | None = None
+    url: str | None = None
+
+
+class Storages:
+    """The storage backends this process can reach, by ``records.storage``: PostgreSQL
+    always, S3 when configured; ``for_new`` is the one new records go to."""
+
+    def __init__(self, postgres: PostgresStorage, others: Mapping[str, Storage], new: str) -> None:
+        self.postgres = postgres
+        self._all: dict[str, Storage] = {postgres.name: postgres, **others}
+        if new not in self._all:
+            raise ValueError(f"storage backend {new!r} is not configured")
+        self.for_new = self._all[new]
+
+    def of(self, record: Record) -> Storage:
+        storage = self._all.get(record.storage)
+        if storage is None:
+            storage_log.error(
+                "a record is stored on a backend this instance is not configured for",
+                extra={"fields": {"record_id": str(record.id), "storage": record.storage}},
+            )
+            raise StorageUnavailable()
+        return storage
+
+    def get(self, name: str) -> Storage | None:
+        return self._all.get(name)
 
 
 class AudioService:
@@ -38,11 +91,13 @@ class AudioService:
         settings: AudioSettings,
         hasher: auth.TokenHasher,
         converter: Converter,
+        storages: Storages,
     ) -> None:
         self._database = database
         self._settings = settings
         self._hasher = hasher
         self._converter = converter
+        self._storages = storages
 
     async def create_user(self, name: str) -> tuple[User, str]:
         """The new user and their token, which exists in plain only in this return value."""
@@ -66,29 +121,104 @@ class AudioService:
         async with self._converter.converted(file) as converted:
             record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
             started = time.perf_counter()
-            async with self._database.unit_of_work() as session:
-                await repository.add_record(session, record)
-                stored = 0
-                async with await anyio.open_file(converted.mp3_path, "rb") as mp3:
-                    seq = 0
-                    while data := await mp3.read(chunk_bytes):
-                        await repository.add_chunk(session, record.id, seq, data)
-                        stored += len(data)
-                        seq += 1
-                if stored != record.mp3_size:
-                    raise RuntimeError(
-                        f"stored {stored} MP3 bytes, the encoder wrote {record.mp3_size}"
-                    )
+            await self._store(record, converted.mp3_path)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
         return record
+
+    async def _store(self, record: Record, mp3_path: Path) -> None:
+        """Pending row (naming the key), bytes, then the flip to ready: the record is
+        visible only once both exist. On any failure the bytes and the row are removed at
+        once where possible; what cannot be (the store or the database is down, the
+        process dies) the sweeper removes later, as the pending row still names it."""
+        storage = self._storages.for_new
+        record.storage = storage.name
+        record.storage_key = storage.key_for(record)
+        async with self._database.unit_of_work() as session:
+            await repository.add_record(session, record)
+        try:
+            await storage.put(record, mp3_path)
+            async with self._database.unit_of_work() as session:
+                if not await repository.mark_ready(session, record.id):
+                    raise RuntimeError(
+                        f"record {record.id} stopped being pending during its upload"
+                    )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._discard(record, storage)
+            raise
+        record.state = READY
+
+    async def _discard(self, record: Record, storage: Storage) -> bool:
+        """Removes the record's bytes, then its row; False (logged) when the store or the
+        database is unavailable, and the sweeper will finish."""
+        try:
+            await storage.delete(record)
+            async with self._database.unit_of_work() as session:
+                await repository.delete_record_row(session, record.id)
+        except (AppError, OSError) as exc:
+            storage_log.warning(
+                "record left for the storage sweeper",
+                extra={"fields": {"record_id": str(record.id), "reason": str(exc)}},
+            )
+            return False
+        return True
 
     async def get_record(self, record_id: uuid.UUID, user_id: int) -> Record:
         """The record, if it belongs to ``user_id``: another user's id is the same 404."""
         async with self._database.unit_of_work() as session:
             record = await repository.get_record(session, record_id, user_id)
         if record is None:
-            raise NotFound("No such record for this user.")
+            raise NotFound(_NO_SUCH_RECORD)
         return record
+
+    async def open_download(
+        self, record_id: uuid.UUID, user_id: int, plan: Callable[[Record], P]
+    ) -> Download[P]:
+        """The record if it belongs to ``user_id`` (else 404), ``plan(record)`` (which may
+        raise, e.g. a 416), and the bytes the plan asks for.
+
+        On PostgreSQL, bytes that fit one window (``AUDIO_DOWNLOAD_WINDOW_BYTES``) are read
+        in the same unit of work as the record, in one query, so such a download is one
+        transaction and never holds a connection while the client reads; larger ones are
+        read a window per unit of work as the client takes them. Elsewhere the download
+        gets the object's URL (the bytes need not pass through this process).
+        """
+        postgres = self._storages.postgres
+        prefetched: list[bytes] | None = None
+        async with self._database.unit_of_work() as session:
+            record = await repository.get_record(session, record_id, user_id)
+            if record is None:
+                raise NotFound(_NO_SUCH_RECORD)
+            chosen = plan(record)
+            wanted = chosen.body_range
+            if (
+                wanted is not None
+                and record.storage == postgres.name
+                and postgres.fits_one_window(record, wanted.start, wanted.end)
+            ):
+                try:
+                    prefetched = await postgres.read_window(
+                        session, record, wanted.start, wanted.end
+                    )
+                except RecordVanished:
+                    raise NotFound(_NO_SUCH_RECORD) from None  # deleted since the first query
+        if wanted is None:
+            return Download(record, chosen)
+        if prefetched is not None:
+            return Download(record, chosen, body=_pieces(prefetched))
+        storage = self._storages.of(record)
+        url = await storage.locate(record)
+        if url is not None:
+            return Download(record, chosen, url=url)
+        return Download(record, chosen, body=storage.read(record, wanted.start, wanted.end))
+
+    async def presigned_url(self, record: Record, response_headers: Mapping[str, str]) -> str:
+        """A URL the client itself may fetch the record's bytes from, answered with
+        ``response_headers``; 503 when its backend has none (PostgreSQL)."""
+        url = await self._storages.of(record).locate(record, response_headers)
+        if url is None:
+            raise StorageUnavailable("This record can only be downloaded through the service.")
+        return url
 
     async def list_records(
         self, user_id: int, token: str | None, *, limit: int, offset: int
@@ -99,28 +229,21 @@ class AudioService:
             return await repository.list_records(session, user_id, limit=limit, offset=offset)
 
     async def delete_record(self, record_id: uuid.UUID, user_id: int, token: str | None) -> None:
+        """Invisible at once (the row turns ``deleting`` in the authenticating unit of
+        work), then the bytes and the row go; if the store is down meanwhile, the 204
+        stands and the sweeper removes them when it is back."""
         async with self._database.unit_of_work() as session:
             await auth.authenticate(session, self._hasher, user_id, token)
-            if not await repository.delete_record(session, record_id, user_id):
-                raise NotFound("No such record for this user.")
+            record = await repository.mark_deleting(session, record_id, user_id)
+        if record is None:
+            raise NotFound(_NO_SUCH_RECORD)
+        with anyio.CancelScope(shield=True):
+            await self._discard(record, self._storages.of(record))
 
-    async def read_mp3(self, record: Record, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``start..end`` (inclusive) of the record's MP3, one stored chunk at a time.
 
-        Each chunk is read in a unit of work of its own: a slow client must not keep a pooled
-        connection (and a transaction) for the whole download. ``RecordVanished`` when the
-        record was deleted meanwhile.
-        """
-        size = record.chunk_bytes
-        first, last = start // size, end // size
-        for seq in range(first, last + 1):
-            async with self._database.unit_of_work() as session:
-                data = await repository.read_chunk(session, record.id, seq)
-            if data is None:
-                raise RecordVanished(f"record {record.id} lost chunk {seq} during a download")
-            lo = start - seq * size if seq == first else 0
-            hi = end - seq * size + 1 if seq == last else len(data)
-            yield data if (lo, hi) == (0, len(data)) else data[lo:hi]
+async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 def _record(
@@ -140,6 +263,7 @@ def _record(
         mp3_size=result.mp3_size,
         sha256=result.sha256,
         chunk_bytes=chunk_bytes,
+        state=PENDING,
     )
 
 

@@ -7,9 +7,10 @@ Every field below is one environment variable: ``AUDIO_`` + the field name in up
 from __future__ import annotations
 
 import os
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from audio_service.conversion import MP3_BITRATES_KBPS
@@ -74,13 +75,114 @@ class AudioSettings(ServiceSettings):
         ge=1,
         description="Conversions running at once (worker threads); defaults to the CPU count.",
     )
+    storage_backend: Literal["postgres", "s3"] = Field(
+        default="postgres",
+        description=(
+            "Where new MP3s are stored: postgres (record_chunks rows, next to the metadata) or "
+            "s3 (an object per record in AUDIO_S3_BUCKET; the metadata stays in the database). "
+            "Existing records stay where they are until `python -m audio_service storage "
+            "migrate --to …` moves them."
+        ),
+    )
     storage_chunk_bytes: int = Field(
         default=512 * 1024,
         ge=4096,
         le=8 * MIB,
         description=(
-            "Size of the pieces an MP3 is stored in (rows of record_chunks). Uploads insert "
-            "and downloads read one piece at a time, so this bounds the memory per transfer."
+            "Size of the pieces an MP3 is stored in on the postgres backend (rows of "
+            "record_chunks). Uploads insert one piece at a time."
+        ),
+    )
+    download_window_bytes: int = Field(
+        default=2 * MIB,
+        ge=4096,
+        le=64 * MIB,
+        description=(
+            "Most MP3 bytes a download reads from PostgreSQL in one transaction (one query). "
+            "A download this size or smaller is read with its metadata in a single transaction "
+            "and then sent from memory, so a slow client never holds a database connection; a "
+            "larger one is read one window at a time. Bounds the memory per download."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "S3 API endpoint, e.g. http://seaweedfs:8333 or https://s3.eu-west-1.amazonaws.com "
+            "(path-style addressing). Unset: AWS's endpoint for AUDIO_S3_REGION."
+        ),
+    )
+    s3_bucket: str = Field(
+        default="audio-records",
+        min_length=3,
+        max_length=63,
+        description="Bucket of the MP3 objects (created at start when it does not exist).",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region the requests are signed for.")
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Access key of the S3 API. Unset (with the secret): botocore's usual chain "
+            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles, ...)."
+        ),
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key of the S3 API (see AUDIO_S3_ACCESS_KEY_ID)."
+    )
+    s3_prefix: str = Field(
+        default="records/",
+        max_length=200,
+        description=(
+            "Key prefix of the record objects; the sweeper only ever lists and deletes objects "
+            "under it, so a bucket may be shared."
+        ),
+    )
+    s3_part_bytes: int = Field(
+        default=8 * MIB,
+        ge=5 * MIB,
+        le=512 * MIB,
+        description=(
+            "Part size of the multipart uploads (S3's minimum is 5 MiB): one part at a time is "
+            "read from the staged MP3 and sent, so this bounds an upload's memory."
+        ),
+    )
+    s3_download: Literal["gateway", "redirect"] = Field(
+        default="gateway",
+        description=(
+            "How S3 downloads reach the client once the service has authorised them: gateway "
+            "(an X-Accel-Redirect; nginx streams the bytes from the object store, same origin, "
+            "the service's headers) or redirect (a 302 to a presigned URL: the client needs to "
+            "reach the object store itself, and the page's CSP must allow its origin)."
+        ),
+    )
+    s3_presign_expires_s: int = Field(
+        default=300,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned URLs the gateway (or a redirected client) uses.",
+    )
+    s3_connect_timeout_s: float = Field(
+        default=3.0, gt=0, description="Connecting to the object store (503 after it)."
+    )
+    s3_read_timeout_s: float = Field(
+        default=30.0, gt=0, description="Waiting for each answer of the object store (503 after)."
+    )
+    s3_max_connections: int = Field(
+        default=50, ge=1, description="Connections the one S3 client keeps to the object store."
+    )
+    storage_sweep_interval_s: float = Field(
+        default=600.0,
+        ge=0,
+        description=(
+            "How often each instance sweeps what failed uploads, deletes and migrations left "
+            "behind (0: only at start and by `python -m audio_service storage sweep`)."
+        ),
+    )
+    storage_sweep_grace_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description=(
+            "Age after which a pending upload, an unreferenced object or an unfinished "
+            "multipart upload counts as abandoned; longer than any upload can take."
         ),
     )
     download_max_age_s: int = Field(
@@ -104,6 +206,30 @@ class AudioSettings(ServiceSettings):
         if value not in MP3_BITRATES_KBPS:
             raise ValueError(f"must be an MP3 bitrate: one of {sorted(MP3_BITRATES_KBPS)}")
         return value
+
+    @field_validator("s3_access_key_id", "s3_secret_access_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable as "": that means "not configured" here.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_s3_credentials(self) -> AudioSettings:
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "set both AUDIO_S3_ACCESS_KEY_ID and AUDIO_S3_SECRET_ACCESS_KEY, or neither"
+            )
+        return self
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError("must be an http(s) URL without a path, e.g. http://seaweedfs:8333")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("public_base_url")
     @classmethod

@@ -35,6 +35,8 @@ TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
 WEB_ROOT = REPO_ROOT / "web"
 # AUDIO_MAX_UPLOAD_BYTES (256 MiB) + 1 MiB of multipart overhead; see the template.
 DEFAULT_MAX_BODY_SIZE = "257m"
+# An upstream group needs a server; this one is never contacted (and answers 503 if it were).
+NO_S3_SERVERS = "server 127.0.0.1:9 down;"
 # The gateway's settings that have a default (docker-compose.yml and .env.example use the
 # same values); the README's gateway section says what each one does.
 GATEWAY_DEFAULTS = {
@@ -45,6 +47,8 @@ GATEWAY_DEFAULTS = {
     "GATEWAY_PUBLIC_HOST": "",
     # nginx's set_real_ip_from needs a value; nothing here listens on a UNIX socket.
     "GATEWAY_TRUSTED_PROXY": "unix:",
+    # The object store of S3 downloads; a placeholder that is never used on PostgreSQL.
+    "GATEWAY_S3_SERVERS": NO_S3_SERVERS,
 }
 TEMPLATE_VARIABLES = (
     "GATEWAY_LISTEN",

@@ -52,6 +52,7 @@ _SERVER = re.compile(r"\bserver\s+([^\s:;]+)")
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 MULTIPART_ALLOWANCE = 64 * 1024
+ALL_PROFILES = ("--profile", "*")
 
 
 class CheckFailed(Exception):
@@ -143,7 +144,11 @@ def check_compose() -> dict[str, Any]:
     run_compose(ENV_EXAMPLE, "config", "-q")
     with tempfile.NamedTemporaryFile("w", suffix=".env") as empty:
         run_compose(Path(empty.name), "config", "-q")
-    model: dict[str, Any] = json.loads(run_compose(ENV_EXAMPLE, "config", "--format", "json"))
+        run_compose(Path(empty.name), *ALL_PROFILES, "config", "-q")
+    # Every profile's services too (the optional object store), so all builds are checked.
+    model: dict[str, Any] = json.loads(
+        run_compose(ENV_EXAMPLE, *ALL_PROFILES, "config", "--format", "json")
+    )
 
     problems = []
     read = set(_INTERPOLATION.findall(COMPOSE_FILE.read_text(encoding="utf-8")))

@@ -7,7 +7,7 @@ uploads come from ``testkit.audio``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ from audio_service.main import create_app
 from audio_service.models import Base
 from audio_service.settings import AudioSettings
 from audio_service.staging import LOCK_NAME
+from devstack.seaweedfs import SeaweedFS
 from testkit import postgres
 from testkit.apps import running_app
 from testkit.audio import AudioUser, create_user
 from testkit.postgres import database_fixtures, truncate_all
+from testkit.s3 import Bucket, new_bucket, seaweedfs_fixture
 from testkit.wav import write_tone_wav
 
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
@@ -38,6 +40,38 @@ ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 database_url, db_engine = database_fixtures("test_audio", ALEMBIC_INI)
+seaweedfs = seaweedfs_fixture()
+
+
+def s3_overrides(store: SeaweedFS, bucket: str, **more: object) -> dict[str, object]:
+    """Settings of the S3 backend on the test store."""
+    return {
+        "storage_backend": "s3",
+        "s3_endpoint_url": store.endpoint_url,
+        "s3_bucket": bucket,
+        "s3_access_key_id": store.access_key,
+        "s3_secret_access_key": store.secret_key,
+        # The tests sweep when they mean to.
+        "storage_sweep_interval_s": 0,
+        **more,
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_bucket_name() -> str:
+    return new_bucket()
+
+
+@pytest.fixture(scope="session")
+def session_bucket(seaweedfs: SeaweedFS, s3_bucket_name: str) -> Bucket:
+    return Bucket(seaweedfs, s3_bucket_name)  # one client: botocore loads its models slowly
+
+
+@pytest.fixture
+def bucket(session_bucket: Bucket) -> Iterator[Bucket]:
+    """The suite's bucket, emptied after each test."""
+    yield session_bucket
+    session_bucket.clear()
 
 
 def make_settings(database_url: str, tmp_dir: Path, **overrides: object) -> AudioSettings:

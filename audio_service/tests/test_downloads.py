@@ -1,11 +1,16 @@
-"""GET/HEAD /record: headers, ranges over stored chunks, conditional requests, 404/416/422."""
+"""GET/HEAD /record: headers, ranges over stored chunks, conditional requests, 404/416/422.
+
+Every test that takes ``client`` runs on both backends: PostgreSQL (the app in-process) and
+S3 (the app on a real port behind the real gateway, the bytes in a real SeaweedFS, streamed
+by nginx from the object store): the download contract is the same.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +21,66 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audio_service.filenames import content_disposition, download_filename, sanitize_filename
-from audio_service.models import RecordChunk
-from audio_service.tests.conftest import TEST_CHUNK_BYTES
+from audio_service.main import create_app
+from audio_service.models import Base, RecordChunk
+from audio_service.tests.conftest import (
+    TEST_CHUNK_BYTES,
+    ClientFactory,
+    make_settings,
+    s3_overrides,
+)
+from devstack.gateway import Gateway, nginx_binary
+from devstack.seaweedfs import SeaweedFS
 from shared.request_context import ResponseAborted
-from testkit.audio import AudioUser, upload
+from testkit.apps import running_app, served_app
+from testkit.audio import AudioUser, create_user, upload
+from testkit.postgres import truncate_all, unavailable
+from testkit.s3 import Bucket
 from testkit.wav import write_tone_wav
+
+
+@pytest.fixture(scope="module")
+def s3_gateway(
+    database_url: str,
+    seaweedfs: SeaweedFS,
+    s3_bucket_name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Gateway, int]]:
+    """The app on the S3 backend on a real port, behind the real gateway; (gateway, port)."""
+    if nginx_binary() is None:
+        unavailable("nginx is needed for the S3 download tests")
+    workdir = tmp_path_factory.mktemp("s3-downloads")
+    staging = workdir / "staging"
+    staging.mkdir()
+    settings = make_settings(database_url, staging, **s3_overrides(seaweedfs, s3_bucket_name))
+    with served_app(create_app(settings)) as port:
+        gateway = Gateway.local(
+            workdir / "nginx",
+            quiz_servers=[f"127.0.0.1:{port}"],
+            audio_servers=[f"127.0.0.1:{port}"],
+            settings={"GATEWAY_S3_SERVERS": f"server {seaweedfs.address};"},
+        )
+        with gateway:
+            yield gateway, port
+
+
+@pytest.fixture(params=["postgres", "s3"])
+async def client(
+    request: pytest.FixtureRequest, settings: Any, db_engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """postgres: the app in-process; s3: through the gateway in front of the S3 app."""
+    try:
+        if request.param == "postgres":
+            async with running_app(create_app(settings)) as in_process:
+                yield in_process
+        else:
+            gateway, _ = request.getfixturevalue("s3_gateway")
+            bucket: Bucket = request.getfixturevalue("bucket")
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as through_gateway:
+                yield through_gateway
+            assert bucket.uploads() == [], "no multipart upload is left open"
+    finally:
+        await truncate_all(db_engine, Base.metadata)
 
 
 @pytest.fixture
@@ -65,13 +125,36 @@ async def test_full_download_headers_and_bytes(
 
 
 async def test_a_record_deleted_mid_download_cuts_the_stream_short(
+    make_client: ClientFactory,
+    tmp_path: Path,
+    db_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # PostgreSQL, a download larger than one window (one chunk here), so its bytes are read
+    # while it is sent. The headers (with the full Content-Length) are gone when the loss is
+    # noticed: the only honest signal left is to abort, so the client sees a truncated body.
+    async with make_client(download_window_bytes=TEST_CHUNK_BYTES) as client:
+        user = await create_user(client, "Ada")
+        record = await _long_record(client, user, tmp_path)
+        await _cut_short(client, record, db_engine, caplog)
+
+
+async def _long_record(
+    client: httpx.AsyncClient, user: AudioUser, tmp_path: Path
+) -> dict[str, Any]:
+    wav = write_tone_wav(tmp_path / "long.wav", sample_rate=44100, channels=1, duration_s=3.0)
+    response = await upload(client, user, wav, filename="long.wav")
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _cut_short(
     client: httpx.AsyncClient,
     record: dict[str, Any],
     db_engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The headers (with the full Content-Length) are gone when the loss is noticed: the only
-    # honest signal left is to abort, so the client sees a truncated body, not a short file.
     async with db_engine.begin() as connection:
         await connection.execute(
             delete(RecordChunk).where(
@@ -97,6 +180,28 @@ async def test_a_record_deleted_mid_download_cuts_the_stream_short(
     # The first chunk alone is still served.
     first = await client.get("/record", params=params(record), headers={"Range": "bytes=0-9"})
     assert first.status_code == 206
+
+
+async def test_a_record_missing_chunks_before_the_first_byte_is_404(
+    make_client: ClientFactory, tmp_path: Path, db_engine: AsyncEngine
+) -> None:
+    """Deleted between its metadata and its bytes (read in one transaction when they fit one
+    window): nothing was sent yet, so the answer is still an honest 404."""
+    async with make_client() as client:
+        user = await create_user(client, "Ada")
+        record = await _long_record(client, user, tmp_path)
+        await _drop_chunks(client, record, db_engine)
+
+
+async def _drop_chunks(
+    client: httpx.AsyncClient, record: dict[str, Any], db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as connection:
+        await connection.execute(
+            delete(RecordChunk).where(RecordChunk.record_id == uuid.UUID(record["record_id"]))
+        )
+    response = await client.get("/record", params=params(record))
+    assert response.status_code == 404
 
 
 async def test_head_sends_the_headers_without_a_body(
@@ -140,6 +245,8 @@ async def test_single_ranges_are_206(
 ) -> None:
     size = len(full)
     first, last = expected(size)
+    if client.base_url.host != "testserver":
+        spec = spec.strip()  # on a real connection the outer blanks are not part of the value
     response = await client.get("/record", params=params(record), headers={"Range": spec})
     assert response.status_code == 206, response.text
     assert response.headers["content-range"] == f"bytes {first}-{last}/{size}"
@@ -352,3 +459,40 @@ def test_filename_helpers() -> None:
         "attachment; filename=\"it_s.mp3\"; filename*=UTF-8''it%27s.mp3"
     )
     assert content_disposition("日本.mp3").startswith('attachment; filename="audio.mp3"')
+
+
+async def test_s3_downloads_through_the_gateway_are_authorised_each_time(
+    s3_gateway: tuple[Gateway, int],
+    bucket: Bucket,
+    tone_wav: Path,
+    db_engine: AsyncEngine,
+) -> None:
+    """Never served from the gateway's cache (a deleted record is a 404 at once), and an
+    object store failure behind the redirect is the gateway's 503 problem, not nginx's page
+    nor the store's XML."""
+    gateway, _ = s3_gateway
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+            user = await create_user(client)
+            body = (await upload(client, user, tone_wav)).json()
+            query = {"id": body["record_id"], "user": str(body["user_id"])}
+            for _ in range(2):
+                response = await client.get("/record", params=query)
+                assert response.status_code == 200
+                assert hashlib.sha256(response.content).hexdigest() == body["output"]["sha256"]
+                assert "x-accel-redirect" not in response.headers
+                assert "x-storage-url" not in response.headers
+                assert "x-amz-request-id" not in response.headers
+            bucket.client.delete_object(Bucket=bucket.name, Key=f"records/{body['record_id']}.mp3")
+            lost = await client.get("/record", params=query)
+            assert lost.status_code == 503
+            assert lost.headers["content-type"] == "application/problem+json"
+            assert lost.json()["detail"] == "The object store is unavailable; retry later."
+            assert lost.headers["x-request-id"]
+            deleted = await client.delete(
+                "/record", params=query, headers={"Authorization": f"Bearer {user.token}"}
+            )
+            assert deleted.status_code == 204
+            assert (await client.get("/record", params=query)).status_code == 404
+    finally:
+        await truncate_all(db_engine, Base.metadata)

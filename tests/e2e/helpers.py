@@ -261,7 +261,12 @@ def multipart_parts(
 
 @contextlib.contextmanager
 def private_stack(
-    prefix: str, env: Mapping[str, str], *, quiz: int = 1, audio: int = 1
+    prefix: str,
+    env: Mapping[str, str],
+    *,
+    quiz: int = 1,
+    audio: int = 1,
+    gateway_settings: Mapping[str, str] | None = None,
 ) -> Iterator[LocalStack]:
     """A stack of its own (emulator, ``quiz`` + ``audio`` instances, gateway) for tests that
     stop or restart things the session's shared stack must keep; its work dir (logs) is
@@ -276,6 +281,7 @@ def private_stack(
         audio_ports=[free_port() for _ in range(audio)],
         emulator_port=free_port(),
         env=dict(env),
+        gateway_settings=dict(gateway_settings or {}),
     )
     stack = LocalStack(config)
     try:

@@ -60,14 +60,16 @@ async def test_a_download_cut_short_on_purpose_is_one_warning(
     gateway: httpx.AsyncClient, stack: LocalStack
 ) -> None:
     user = await create_user(gateway)
-    # 40 s at 16 kHz: an MP3 of about 640 KB, more than one stored chunk (512 KiB).
-    uploaded = await upload(gateway, user, tone_wav(440.0, 40.0, sample_rate=16_000))
+    # 200 s at 16 kHz: an MP3 of about 3.2 MB, more than one download window (2 MiB, read
+    # in one transaction before the first byte is sent), so the second window is read
+    # while the body is already on its way.
+    uploaded = await upload(gateway, user, tone_wav(440.0, 200.0, sample_rate=16_000))
     assert uploaded.status_code == 201, uploaded.text
     record = uploaded.json()
     connection = await connect(stack.config.env["AUDIO_DATABASE_URL"])
     try:
         deleted = await connection.execute(
-            "DELETE FROM record_chunks WHERE record_id = $1 AND seq = 1",
+            "DELETE FROM record_chunks WHERE record_id = $1 AND seq = 4",
             uuid.UUID(record["record_id"]),
         )
     finally:
