@@ -23,12 +23,18 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.orm import DeclarativeBase
 from starlette.requests import Request
-from starlette_admin import ComputedField, FloatField, IntegerField, StringField
+from starlette_admin import (
+    ComputedField,
+    DateTimeField,
+    FloatField,
+    IntegerField,
+    StringField,
+)
 from starlette_admin.views import BaseView
 
 from audio_service.models import Record, User
 from audio_service.resources import AudioResources
-from shared.admin.site import ReadOnlyView
+from shared.admin.site import DATETIME_FORMAT, ReadOnlyView
 from shared.errors import NotFound
 from shared.resources import ServiceResources
 
@@ -91,7 +97,7 @@ class UserView(ReadOnlyView):
     fields = (  # type: ignore[assignment]  # ModelView also takes column names
         "id",
         "name",
-        "created_at",
+        DateTimeField("created_at", output_format=DATETIME_FORMAT),
         IntegerField("record_count", label="Records"),
         IntegerField("record_bytes", label="Size of records (bytes)"),
     )
@@ -107,8 +113,8 @@ class RecordView(ReadOnlyView):
         "user_id",
         StringField("user_name", label="User"),
         StringField("original_filename", label="File"),
-        "created_at",
-        FloatField("duration_s", label="Duration (s)"),
+        DateTimeField("created_at", output_format=DATETIME_FORMAT),
+        FloatField("duration_s", label="Length (s)"),
         MediaField("listen", label="Play / download", getter=record_link),
         IntegerField("mp3_size", label="MP3 bytes"),
         "bitrate_kbps",
@@ -129,11 +135,13 @@ class RecordView(ReadOnlyView):
         "sample_rate",
         "channels",
         "input_container",
+        "input_codec",
         "input_sample_rate",
         "input_channels",
         "input_bit_depth",
         "input_size",
         "sha256",
+        "mp3_size",
     )
     searchable_fields = ("original_filename", "user_name", "created_at", "duration_s", "mp3_size")
     sortable_fields = ("created_at", "user_id", "user_name", "duration_s", "mp3_size")

@@ -2,8 +2,9 @@
 
 Run it once per version change (it needs ``npm``; nothing else does): it packs the pinned
 versions below with ``npm pack`` (which checks each tarball against the registry's
-integrity hash), copies the files the docs pages use together with their licenses, and
-writes ``vendor.json`` (package, version, integrity, files). The result is committed, so
+integrity hash), copies the files the docs pages use together with their licenses, applies
+the few edits listed below (each keeps a page from loading something from another origin),
+and writes ``vendor.json`` (package, version, integrity, files, edits). The result is committed, so
 the services, ``make run`` and the tests need neither Node nor the network.
 """
 
@@ -30,6 +31,9 @@ class Vendored:
     version: str
     directory: str  # under shared/docs_assets
     files: tuple[str, ...]  # paths inside the npm package
+    # (file, text, replacement): edits that keep a page on its own origin, each text found
+    # exactly once; they are listed in vendor.json.
+    patches: tuple[tuple[str, str, str], ...] = ()
 
 
 PACKAGES = (
@@ -46,14 +50,26 @@ PACKAGES = (
             "NOTICE",
         ),
     ),
-    # ReDoc 2: ReDoc 3 reports usage to its vendor and loads icons from its CDN.
+    # ReDoc 2: ReDoc 3 reports usage to its vendor and loads icons from its CDN. ReDoc 2 still
+    # loads the little logo of its "API docs by Redocly" link from its CDN: the logo becomes
+    # an empty data: URL (the image then hides itself; the link and its text stay).
     Vendored(
         "redoc",
         "2.5.4",
         "redoc",
         ("bundles/redoc.standalone.js", "bundles/redoc.standalone.js.LICENSE.txt", "LICENSE"),
+        patches=(
+            ("redoc.standalone.js", '"https://cdn.redoc.ly/redoc/logo-mini.svg"', '"data:,"'),
+        ),
     ),
 )
+
+
+def _patch(path: Path, text: str, replacement: str) -> None:
+    content = path.read_text(encoding="utf-8")
+    if content.count(text) != 1:
+        raise SystemExit(f"{path.name}: expected {text} exactly once; review the patch")
+    path.write_text(content.replace(text, replacement), encoding="utf-8")
 
 
 def _pack(spec: str, workdir: Path) -> tuple[Path, str]:
@@ -82,6 +98,8 @@ def vendor(target: Path = ASSETS) -> list[dict[str, Any]]:
             destination.mkdir(parents=True)
             for name in item.files:
                 shutil.copyfile(unpacked / "package" / name, destination / Path(name).name)
+            for name, text, replacement in item.patches:
+                _patch(destination / name, text, replacement)
             manifest.append(
                 {
                     "package": item.package,
@@ -89,6 +107,10 @@ def vendor(target: Path = ASSETS) -> list[dict[str, Any]]:
                     "integrity": integrity,
                     "directory": item.directory,
                     "files": sorted(Path(name).name for name in item.files),
+                    "patches": [
+                        {"file": name, "replace": text, "with": replacement}
+                        for name, text, replacement in item.patches
+                    ],
                 }
             )
     (target / "vendor.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette_admin import JSONField, StringField
+from starlette_admin import DateField, DateTimeField, JSONField, StringField
 from starlette_admin.views import BaseView
 
 from quiz_service.models import Question
-from shared.admin.site import ReadOnlyView
+from shared.admin.site import DATE_FORMAT, DATETIME_FORMAT, ReadOnlyView
 from shared.resources import ServiceResources
 
 
@@ -25,9 +25,9 @@ class QuestionView(ReadOnlyView):
         # A string field (not a text area): the filter builder then offers "equal" too.
         StringField("category"),
         "value",
-        "airdate",
-        "saved_at",
-        "created_at",
+        DateField("airdate", output_format=DATE_FORMAT),
+        DateTimeField("saved_at", output_format=DATETIME_FORMAT),
+        DateTimeField("created_at", output_format=DATETIME_FORMAT),
         "source",
         "upstream_id",
         "raw_question",
@@ -35,7 +35,15 @@ class QuestionView(ReadOnlyView):
         JSONField("raw", label="Raw upstream item"),
         "request_id",
     )
-    exclude_fields_from_list = ("raw_question", "raw_answer", "raw", "request_id", "created_at")
+    exclude_fields_from_list = (
+        "created_at",
+        "source",
+        "upstream_id",
+        "raw_question",
+        "raw_answer",
+        "raw",
+        "request_id",
+    )
     # Searchable fields are the filter builder's too; the search box looks in the text ones.
     searchable_fields = ("question", "answer", "category", "value", "airdate", "saved_at")
     sortable_fields = ("id", "category", "value", "airdate", "saved_at")

@@ -12,7 +12,10 @@ path.
 
 from __future__ import annotations
 
+import json
+import mimetypes
 from importlib.resources import files
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import (
@@ -21,15 +24,27 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, HTMLResponse
+
+from shared.errors import NotFound
 
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 ASSETS_URL = "/docs-assets"
-ASSETS_DIR = str(files("shared") / "docs_assets")
+ASSETS_DIR = Path(str(files("shared") / "docs_assets"))
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+ASSETS_CACHE_CONTROL = "public, max-age=86400"
+
+
+def vendored_files() -> dict[str, Path]:
+    """``"<package dir>/<file>"`` -> its path, for every file ``vendor.json`` lists."""
+    manifest = json.loads((ASSETS_DIR / "vendor.json").read_text())
+    return {
+        f"{entry['directory']}/{name}": ASSETS_DIR / entry["directory"] / name
+        for entry in manifest
+        for name in entry["files"]
+    }
 
 
 def _root(request: Request) -> str:
@@ -41,7 +56,18 @@ def install_docs(app: FastAPI) -> None:
     """Adds the docs pages to an app made with ``docs_url=None, redoc_url=None``."""
     assert app.openapi_url is not None
     openapi_url = app.openapi_url
-    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    assets = vendored_files()
+
+    # A route, not a mounted StaticFiles: behind the gateway the root path is the
+    # X-Forwarded-Prefix while the path is not prefixed, which a mount cannot resolve.
+    @app.get(f"{ASSETS_URL}/{{directory}}/{{name}}", include_in_schema=False)
+    async def docs_asset(directory: str, name: str) -> FileResponse:
+        path = assets.get(f"{directory}/{name}")
+        if path is None:
+            raise NotFound("No such file of the docs pages.")
+        media_type = mimetypes.guess_type(path.name)[0] or "text/plain"
+        headers = {"Cache-Control": ASSETS_CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
+        return FileResponse(path, media_type=media_type, headers=headers)
 
     @app.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -30,6 +30,10 @@ from shared.db import Database
 from shared.settings import ServiceSettings
 
 TEMPLATES = str(files("shared.admin") / "templates")
+# Short, sortable dates (starlette-admin's default spells the month out).
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+STATIC = str(files("shared.admin") / "static")  # before starlette-admin's own static files
 
 
 class ReadOnlyView(ModelView):
@@ -77,14 +81,22 @@ def mount_admin(
 ) -> None:
     """Mounts the admin of ``views`` at ``/admin/<short_name>`` (the gateway's path too)."""
     base_url = f"/admin/{short_name}"
+    route_name = f"admin-{short_name}"
     credentials = admin_credentials(settings, short_name)
+
+    def favicon(request: Request) -> str:
+        # Without one, browsers ask for /favicon.ico, which nothing serves.
+        return str(request.url_for(f"{route_name}:static", path="favicon.svg"))
+
     admin = Admin(
         database.sessionmaker,
         title=title,
         base_url=base_url,
-        route_name=f"admin-{short_name}",
+        route_name=route_name,
+        favicon_url=favicon,
         # Ours first, then starlette-admin's own (never the working directory's "templates").
         templates_dir=TEMPLATES,
+        static_dir=STATIC,
         auth_provider=AdminLogin(credentials),
         secret_key=credentials.secret_key,
         middlewares=[Middleware(AdminResponses, base_path=base_url)],
