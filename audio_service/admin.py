@@ -107,42 +107,34 @@ class UserView(ReadOnlyView):
     fields_default_sort = (("id", True),)
 
 
+# A record's page shows these too; its line in the list does not.
+_RECORD_DETAILS = (
+    "id",
+    "user_id",
+    "bitrate_kbps",
+    "sample_rate",
+    "channels",
+    "input_container",
+    "input_codec",
+    "input_sample_rate",
+    "input_channels",
+    "input_bit_depth",
+    "input_size",
+    "sha256",
+)
+
+
 class RecordView(ReadOnlyView):
     fields = (  # type: ignore[assignment]  # ModelView also takes column names
-        "id",
-        "user_id",
         StringField("user_name", label="User"),
         StringField("original_filename", label="File"),
         DateTimeField("created_at", output_format=DATETIME_FORMAT),
         FloatField("duration_s", label="Length (s)"),
         MediaField("listen", label="Play / download", getter=record_link),
         IntegerField("mp3_size", label="MP3 bytes"),
-        "bitrate_kbps",
-        "sample_rate",
-        "channels",
-        "input_container",
-        "input_codec",
-        "input_sample_rate",
-        "input_channels",
-        "input_bit_depth",
-        "input_size",
-        "sha256",
+        *_RECORD_DETAILS,
     )
-    exclude_fields_from_list = (
-        "id",
-        "user_id",
-        "bitrate_kbps",
-        "sample_rate",
-        "channels",
-        "input_container",
-        "input_codec",
-        "input_sample_rate",
-        "input_channels",
-        "input_bit_depth",
-        "input_size",
-        "sha256",
-        "mp3_size",
-    )
+    exclude_fields_from_list = ("mp3_size", *_RECORD_DETAILS)
     searchable_fields = ("original_filename", "user_name", "created_at", "duration_s", "mp3_size")
     sortable_fields = ("created_at", "user_id", "user_name", "duration_s", "mp3_size")
     fields_default_sort = (("created_at", True),)

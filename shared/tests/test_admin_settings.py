@@ -15,14 +15,19 @@ from shared.admin.responses import confine_cookie
 SECRET_KEY = "k" * 32
 
 
-def make_hash(password: str) -> str:
-    result = subprocess.run(
+def hash_command(password: str) -> subprocess.CompletedProcess[str]:
+    """``python -m shared.admin.password`` with the password on its standard input."""
+    return subprocess.run(
         [sys.executable, "-m", "shared.admin.password"],
         input=f"{password}\n",
         capture_output=True,
         text=True,
-        check=True,
     )
+
+
+def make_hash(password: str) -> str:
+    result = hash_command(password)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
@@ -36,12 +41,7 @@ async def test_the_command_prints_an_argon2id_hash_of_the_password() -> None:
 
 @pytest.mark.parametrize("password", ["", "too short"])
 def test_the_command_refuses_an_empty_or_short_password(password: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.admin.password"],
-        input=f"{password}\n",
-        capture_output=True,
-        text=True,
-    )
+    result = hash_command(password)
     assert result.returncode != 0
     assert result.stdout == ""
 

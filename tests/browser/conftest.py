@@ -63,6 +63,13 @@ async def web_stack() -> AsyncIterator[LocalStack]:
             yield stack
 
 
+@pytest.fixture
+def api(web_stack: LocalStack) -> Iterator[httpx.Client]:
+    """The test's own look behind the page: the same gateway, over HTTP."""
+    with httpx.Client(base_url=web_stack.gateway_url, timeout=30) as client:
+        yield client
+
+
 @pytest.fixture(scope="session")
 def browser_log(web_stack: LocalStack, artifacts: Path) -> BrowserLog:
     return BrowserLog(origin=web_stack.gateway_url, requests_file=artifacts / "requests.jsonl")

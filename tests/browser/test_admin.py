@@ -10,33 +10,20 @@ import base64
 import hashlib
 import hmac
 import re
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from selenium.webdriver.support.select import Select
 
-from devstack.stack import LocalStack
 from shared.admin.login import TOO_MANY_ATTEMPTS, WRONG_CREDENTIALS
 from testkit.wav import tone_wav
 from tests.browser.admin import LOGIN_ATTEMPTS_PER_CLIENT, AdminPage
-from tests.browser.pages import Page
+from tests.browser.pages import Page, unique
 
 pytestmark = pytest.mark.browser
 
 TOKEN_SECRET = "browser-tests-secret-not-for-production"  # conftest's AUDIO_TOKEN_SECRET
-
-
-@pytest.fixture
-def api(web_stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_stack.gateway_url, timeout=30) as client:
-        yield client
-
-
-def unique(stem: str) -> str:
-    return f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
 def secret_forms(token: str) -> list[str]:
