@@ -6,7 +6,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from audio_service import api
+from audio_service import admin, api
 from audio_service.resources import open_resources
 from audio_service.settings import AudioSettings
 from shared.app import create_service_app
@@ -39,5 +39,6 @@ def create_app(settings: AudioSettings | None = None) -> FastAPI:
         resources,
         body_limits=limits,
         openapi_edits=edits,
+        admin_views=admin.admin_views,
     )
     return app

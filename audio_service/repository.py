@@ -67,6 +67,12 @@ async def get_record(session: AsyncSession, record_id: uuid.UUID, user_id: int) 
     return result.scalar_one_or_none()
 
 
+async def record_owner(session: AsyncSession, record_id: uuid.UUID) -> int | None:
+    """The user id of the record's owner; None when there is no such record."""
+    owner: int | None = await session.scalar(select(Record.user_id).where(Record.id == record_id))
+    return owner
+
+
 async def read_chunks(
     session: AsyncSession, record_id: uuid.UUID, first: int, last: int
 ) -> list[bytes]:

@@ -64,7 +64,8 @@ def run() -> int:
     if stack.gateway is not None:
         print(
             f"open {stack.gateway_url}/ in a browser (API docs: "
-            f"{stack.gateway_url}/services/quiz/docs and {stack.gateway_url}/services/audio/docs)"
+            f"{stack.gateway_url}/services/quiz/docs and {stack.gateway_url}/services/audio/docs;"
+            f" admin, once its password is set: {stack.gateway_url}/admin/)"
             "; Ctrl-C stops everything",
             file=sys.stderr,
         )

@@ -6,7 +6,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from quiz_service import api
+from quiz_service import admin, api
 from quiz_service.resources import open_resources
 from quiz_service.settings import QuizSettings
 from shared.app import create_service_app
@@ -25,5 +25,11 @@ def create_app(settings: QuizSettings | None = None) -> FastAPI:
     resources = partial(open_resources, settings)
     edits = [api.document_settings(settings)]
     return create_service_app(
-        "quiz_service", DESCRIPTION, settings, api.router, resources, openapi_edits=edits
+        "quiz_service",
+        DESCRIPTION,
+        settings,
+        api.router,
+        resources,
+        openapi_edits=edits,
+        admin_views=admin.admin_views,
     )

@@ -46,13 +46,14 @@ class ResponseAborted(Exception):
         self.reason = reason
 
 
-def _client_address(headers: Headers, scope: Scope) -> str | None:
-    real_ip = headers.get("x-real-ip", "").strip()
+def client_address(scope: Scope) -> str:
+    """The address the gateway saw (its ``X-Real-IP``), else the socket's peer ("" if none)."""
+    real_ip = Headers(scope=scope).get("x-real-ip", "").strip()
     try:
         return str(ipaddress.ip_address(real_ip))
     except ValueError:
         peer = scope.get("client")
-        return str(peer[0]) if peer else None
+        return str(peer[0]) if peer else ""
 
 
 def _incoming_request_id(headers: Headers) -> str:
@@ -121,7 +122,7 @@ class RequestContextMiddleware:
                 "bytes": sent,
                 "complete": complete,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "client": _client_address(headers, scope),
+                "client": client_address(scope) or None,
             }
             if aborted is not None:
                 fields["aborted"] = aborted

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.admin.password import is_password_hash
+
+ADMIN_SECRET_KEY_MIN_LENGTH = 32
 
 
 def port_setting(default: int) -> Any:
@@ -51,3 +55,73 @@ class ServiceSettings(BaseSettings):
     graceful_shutdown_s: float = Field(
         default=30.0, gt=0, description="On SIGTERM, how long in-flight requests may finish."
     )
+
+    # --- the admin (/admin/<service>/): off unless a password hash is set ---
+    admin_password_hash: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Argon2id hash of the admin password (`python -m shared.admin.password` makes "
+            "one). Unset: the service has no admin."
+        ),
+    )
+    admin_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            f"Signs the admin's session and CSRF cookies ({ADMIN_SECRET_KEY_MIN_LENGTH}+ "
+            "characters, e.g. `openssl rand -hex 32`); needed with the password hash, the same "
+            "on every instance of the service. Changing it signs every admin out."
+        ),
+    )
+    admin_username: str = Field(
+        default="admin", min_length=1, max_length=64, description="The admin's login name."
+    )
+    admin_session_max_age_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="How long an admin login lasts (the signed session cookie's lifetime).",
+    )
+    admin_login_attempts_per_client: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Login attempts one client address may make per minute (429 above); the address "
+            "is the one the gateway saw."
+        ),
+    )
+    admin_login_attempts_total: int = Field(
+        default=30,
+        ge=1,
+        description="Login attempts all clients together may make per minute, per instance.",
+    )
+
+    @field_validator("admin_password_hash", "admin_secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # compose passes a variable that .env leaves empty as "": that means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_password_hash")
+    @classmethod
+    def _check_password_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_password_hash(value.get_secret_value()):
+            raise ValueError(
+                "must be an Argon2id hash such as `python -m shared.admin.password` prints "
+                "($argon2id$v=19$m=...)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _admin_needs_a_secret_key(self) -> ServiceSettings:
+        if self.admin_password_hash is None:
+            return self
+        key = self.admin_secret_key.get_secret_value() if self.admin_secret_key else ""
+        if len(key) < ADMIN_SECRET_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"the admin needs a secret key of {ADMIN_SECRET_KEY_MIN_LENGTH}+ characters "
+                "(<PREFIX>_ADMIN_SECRET_KEY) next to its password hash"
+            )
+        return self
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.admin_password_hash is not None

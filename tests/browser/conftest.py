@@ -22,6 +22,7 @@ import pytest
 from devstack.gateway import REPO_ROOT
 from devstack.stack import LocalStack
 from testkit.postgres import temporary_database, unavailable
+from tests.browser.admin import admin_env
 from tests.browser.browser import (
     CHROMEDRIVER,
     CHROMIUM,
@@ -56,9 +57,17 @@ async def web_stack() -> AsyncIterator[LocalStack]:
             "AUDIO_DATABASE_URL": audio_url,
             "AUDIO_MAX_UPLOAD_BYTES": str(BROWSER_MAX_UPLOAD_BYTES),
             "AUDIO_TOKEN_SECRET": "browser-tests-secret-not-for-production",
+            **admin_env(),
         }
         with private_stack("browser", env) as stack:
             yield stack
+
+
+@pytest.fixture
+def api(web_stack: LocalStack) -> Iterator[httpx.Client]:
+    """The test's own look behind the page: the same gateway, over HTTP."""
+    with httpx.Client(base_url=web_stack.gateway_url, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

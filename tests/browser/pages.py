@@ -6,6 +6,7 @@ Waits are WebDriverWait on DOM conditions, never sleeps.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +51,11 @@ for (const type of ['dragenter', 'dragover', 'drop']) {
                                             dataTransfer: transfer}));
 }
 """
+
+
+def unique(stem: str) -> str:
+    """A name no other test (or run) uses."""
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
 class Page:

@@ -7,7 +7,6 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 
 from devstack.stack import LocalStack
 from testkit.wav import tone_wav
-from tests.browser.pages import Page
+from tests.browser.pages import Page, unique
 
 pytestmark = pytest.mark.browser
 
@@ -25,17 +24,6 @@ pytestmark = pytest.mark.browser
 # every 50 ms), fast enough to keep the test short: a 30 s, 16 kHz tone (0.9 MiB) takes ~2 s.
 UPLOAD_THROUGHPUT_BYTES_S = 512 * 1024
 PAGE_SIZE = 20  # records the page lists at a time
-
-
-@pytest.fixture
-def api(web_stack: LocalStack) -> Iterator[httpx.Client]:
-    """The test's own look behind the page: the same gateway, over HTTP."""
-    with httpx.Client(base_url=web_stack.gateway_url, timeout=30) as client:
-        yield client
-
-
-def unique(stem: str) -> str:
-    return f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
 def write_wav(directory: Path, name: str, seconds: float, frequency: float = 440.0) -> Path:

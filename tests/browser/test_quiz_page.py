@@ -8,18 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.stack import LocalStack
 from tests.browser.pages import Page
 
 pytestmark = pytest.mark.browser
 
 PAGE_SIZE = 10  # the page's
-
-
-@pytest.fixture
-def api(web_stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_stack.gateway_url, timeout=30) as client:
-        yield client
 
 
 def stored_page(api: httpx.Client, before_id: int | None = None) -> dict[str, Any]:

@@ -1024,7 +1024,7 @@ def record_access_cases() -> list[BadCase]:
 def routing_cases() -> list[BadCase]:
     cat = "unknown-path-or-method"
     return [
-        BadCase("gateway-unknown-path", cat, 404, "GET", "/admin", origin="gateway"),
+        BadCase("gateway-unknown-path", cat, 404, "GET", "/wp-admin", origin="gateway"),
         BadCase("gateway-unknown-nested", cat, 404, "GET", "/api/v1/users", origin="gateway"),
         BadCase("gateway-dotfile", cat, 404, "GET", "/.env", origin="gateway"),
         BadCase(
