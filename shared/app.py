@@ -1,4 +1,5 @@
-"""Builds a service's FastAPI app: lifespan resources, errors, body limits, request context."""
+"""Builds a service's FastAPI app: lifespan resources, errors, body limits, request context,
+metrics."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from prometheus_client import CollectorRegistry
 
 from shared import health
-from shared.body_limit import BodyLimitMiddleware, BodyLimits
+from shared.body_limit import BodyLimitMiddleware, BodyLimits, BodyRate
 from shared.db import Database
+from shared.metrics import (
+    HttpMetrics,
+    MetricsMiddleware,
+    PoolCollector,
+    create_registry,
+    metrics_router,
+)
 from shared.openapi import SchemaEdit, install_openapi
 from shared.problems import install_problem_handlers, problem_responses
 from shared.repeated_keys import refuse_repeated_keys
@@ -31,21 +40,31 @@ def create_service_app(
     *,
     body_limits: BodyLimits | None = None,
     openapi_edits: Sequence[SchemaEdit] = (),
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The app of the service ``name`` ("quiz_service"), titled "Quiz service".
 
     ``open_resources(database)`` opens what the service needs besides its database (HTTP
-    clients, worker pools, staging) and yields its resources object.
+    clients, worker pools, staging) and yields its resources object. ``registry`` holds the
+    service's own metrics (``shared.metrics``); with ``*_METRICS=off`` nothing serves it and
+    no request is measured.
     """
+    metrics_on = settings.metrics == "on"
+    registry = registry or create_registry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings, application_name=name)
+        pool = PoolCollector(database)
+        if metrics_on:
+            registry.register(pool)
         try:
             async with open_resources(database) as resources:
                 app.state.resources = resources
                 yield
         finally:
+            if metrics_on:
+                registry.unregister(pool)
             await database.dispose()
 
     app = FastAPI(
@@ -58,9 +77,15 @@ def create_service_app(
     )
     install_problem_handlers(app)
     install_openapi(app, openapi_edits)
-    # Starlette runs the middleware added last first: the request context wraps everything.
-    app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits())
+    # Starlette runs the middleware added last first: the request context wraps everything,
+    # then the metrics (inside it, so they see the scope the router fills in).
+    rate = BodyRate(settings.body_min_rate_bytes_s, settings.body_grace_s)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits(), rate=rate)
+    if metrics_on:
+        app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    if metrics_on:
+        app.include_router(metrics_router(registry))
     app.include_router(router)
     return app
