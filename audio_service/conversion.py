@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -59,6 +60,10 @@ _SPEAKER_WEIGHTS: tuple[Weights, ...] = (
 # Layouts assumed when a file carries no channel mask (plain WAVE_FORMAT_PCM with >2
 # channels): 3.0, quad, 5.0, 5.1, 6.1, 7.1 — the Windows defaults for those counts.
 _DEFAULT_CHANNEL_MASKS = {3: 0x7, 4: 0x33, 5: 0x37, 6: 0x3F, 7: 0x13F, 8: 0x63F}
+
+
+class ConversionCancelled(Exception):
+    """The caller's ``cancel`` event was set: the conversion stopped between two blocks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +206,12 @@ def convert_wav_to_mp3(
     quality: int = 3,
     max_duration_s: float | None = None,
     block_frames: int = 65536,
+    cancel: threading.Event | None = None,
 ) -> ConversionResult:
     """Validate the WAV at ``src`` and write it to ``dst`` as CBR MP3 (blocking).
+
+    ``cancel``, once set (from another thread), ends the conversion before the next block
+    with ``ConversionCancelled``; ``dst`` then holds a partial MP3.
 
     Refusals (``shared.errors``, each with ``extra["code"]``) are raised before anything is
     written, except ``too_long`` when a codec's frame count was an underestimate and
@@ -235,6 +244,8 @@ def convert_wav_to_mp3(
         buffer = np.empty((frames_per_block, info.channels), dtype=read_dtype)
         frames_done = 0
         while True:
+            if cancel is not None and cancel.is_set():
+                raise ConversionCancelled(f"cancelled after {frames_done} frames")
             try:
                 block = wav.sound.read(frames_per_block, dtype=read_dtype, out=buffer)
             except sf.LibsndfileError as exc:

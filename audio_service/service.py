@@ -9,20 +9,24 @@ one of its own, so a slow client never keeps a pooled connection.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service import auth, repository
 from audio_service.filenames import sanitize_filename
+from audio_service.metrics import AudioMetrics
 from audio_service.models import INPUT_FIELDS, Record, User
+from audio_service.quota import Quota
 from audio_service.settings import AudioSettings
 from audio_service.uploads import ConvertedUpload, Converter
 from shared.db import Database
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, QuotaExceeded
 
 log = logging.getLogger("audio.conversion")
 
@@ -38,11 +42,14 @@ class AudioService:
         settings: AudioSettings,
         hasher: auth.TokenHasher,
         converter: Converter,
+        metrics: AudioMetrics,
     ) -> None:
         self._database = database
         self._settings = settings
         self._hasher = hasher
         self._converter = converter
+        self._metrics = metrics
+        self._quota = Quota(settings.user_quota_bytes, settings.user_max_records)
 
     async def create_user(self, name: str) -> tuple[User, str]:
         """The new user and their token, which exists in plain only in this return value."""
@@ -54,19 +61,49 @@ class AudioService:
         return user, token
 
     async def create_record(
-        self, *, user_id: int, token: str | None, file: BinaryIO, filename: str | None
+        self,
+        *,
+        user_id: int,
+        token: str | None,
+        file: BinaryIO,
+        filename: str | None,
+        cancel: threading.Event | None = None,
     ) -> Record:
         """Authenticate, convert ``file``, store it; nothing is written unless all succeeded.
 
-        The record row and its chunks are committed together, or none of them.
+        The record row and its chunks are committed together, or none of them. The user's
+        quota is checked before the conversion and again, under a lock of the user's row,
+        where the record is stored (``audio_service.quota``). ``cancel`` set (the client
+        went away) stops the conversion.
         """
         async with self._database.unit_of_work() as session:
             await auth.authenticate(session, self._hasher, user_id, token)
+            await self._check_quota(session, user_id, adding_bytes=1)
+        with self._converter.user_slot(user_id):
+            return await self._convert_and_store(user_id, file, filename, cancel)
+
+    async def _check_quota(
+        self, session: AsyncSession, user_id: int, *, adding_bytes: int, lock: bool = False
+    ) -> None:
+        if self._quota.unlimited:
+            return
+        if lock and not await repository.lock_user(session, user_id):
+            raise auth.unauthorized()  # the user was deleted meanwhile
+        try:
+            self._quota.check(await repository.usage(session, user_id), adding_bytes)
+        except QuotaExceeded as exc:
+            self._metrics.reject(f"quota_{exc.extra['quota']}")
+            raise
+
+    async def _convert_and_store(
+        self, user_id: int, file: BinaryIO, filename: str | None, cancel: threading.Event | None
+    ) -> Record:
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted(file) as converted:
+        async with self._converter.converted(file, cancel) as converted:
             record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
             started = time.perf_counter()
             async with self._database.unit_of_work() as session:
+                await self._check_quota(session, user_id, adding_bytes=record.mp3_size, lock=True)
                 await repository.add_record(session, record)
                 stored = 0
                 async with await anyio.open_file(converted.mp3_path, "rb") as mp3:
@@ -80,6 +117,7 @@ class AudioService:
                         f"stored {stored} MP3 bytes, the encoder wrote {record.mp3_size}"
                     )
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
+            self._metrics.stored(record.mp3_size)
         return record
 
     async def get_record(self, record_id: uuid.UUID, user_id: int) -> Record:

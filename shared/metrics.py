@@ -43,6 +43,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import Database
+from shared.request_context import ResponseAborted
 
 UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED_STATUS = "499"
@@ -117,6 +118,9 @@ class MetricsMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_status)
+        except ResponseAborted:
+            status = status or CLIENT_CLOSED_STATUS  # ended on purpose: nobody to answer
+            raise
         except Exception:
             # The request context answers a 500 for what nothing else handled; an exception
             # after the answer began (a download cut short) keeps the status that was sent.

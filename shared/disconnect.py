@@ -1,0 +1,58 @@
+"""Work nobody will read is stopped: a route's work, cancelled when its client disconnects.
+
+Starlette does not cancel a route whose client went away; a long route (an upload's
+conversion) would run to its end for nobody. ``unless_client_leaves`` runs the work beside
+a watcher of the request's ``receive``: once the body has been read, the next message the
+server sends is ``http.disconnect``, when the client closes the connection (or after the
+response, when the watcher is no longer needed). Then the work's ``threading.Event`` is set
+(for a worker thread to see between two steps), its task is cancelled and waited for, and
+the request ends with ``ResponseAborted``: no response, one access log line saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from starlette.types import Receive
+
+from shared.request_context import ResponseAborted
+
+T = TypeVar("T")
+
+log = logging.getLogger("disconnect")
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_client_leaves(
+    receive: Receive, work: Callable[[threading.Event], Awaitable[T]], *, what: str
+) -> T:
+    """``await work(cancel)``, unless the client disconnects first: then ``cancel`` is set,
+    the work cancelled, and ``ResponseAborted`` raised once it has stopped."""
+    cancel = threading.Event()
+    working = asyncio.ensure_future(work(cancel))
+    watching = asyncio.ensure_future(_until_disconnect(receive))
+    try:
+        await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if working.done():
+            return working.result()
+        cancel.set()
+        working.cancel()
+        await asyncio.wait({working})
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            working.result()  # how it stopped does not matter any more: nobody is listening
+        log.info("client disconnected: %s stopped", what)
+        raise ResponseAborted(f"the client disconnected during {what}")
+    finally:
+        for task in (working, watching):
+            if not task.done():
+                task.cancel()
+        await asyncio.wait({working, watching})
