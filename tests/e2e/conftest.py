@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
+from devstack.gateway import NGINX_INSTALL_HINT, NO_RATE_LIMITS, nginx_binary
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
 from testkit.postgres import temporary_database, unavailable
@@ -49,6 +49,9 @@ async def stack(e2e_workdir: Path) -> AsyncIterator[LocalStack]:
                 "QUIZ_REQUEST_DEADLINE_S": "5",
                 "AUDIO_TOKEN_SECRET": "e2e-secret-not-for-production",
             },
+            # These tests send far more from one address than the limits allow; the limits
+            # themselves are tested in tests/gateway and tests/e2e/test_operations.py.
+            gateway_settings=dict(NO_RATE_LIMITS),
         )
         local_stack = LocalStack(config)
         local_stack.start()
