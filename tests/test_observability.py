@@ -116,3 +116,13 @@ def test_every_metric_read_is_one_the_services_expose(exposed_names: set[str], s
 
 def test_the_dashboard_reads_nginx_counters() -> None:
     assert {name for expr in dashboard_exprs() for name in NGINX_METRIC.findall(expr)}
+
+
+def test_the_readme_lists_only_metrics_that_exist(exposed_names: set[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("| Metric | Type | Labels | What |", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`((?:http|db|audio|quiz)_[a-z0-9_]+)`", table))
+    assert len(listed) > 20
+    # A histogram is listed by its family name; its samples are _bucket, _sum, _count.
+    missing = {n for n in listed if n not in exposed_names and f"{n}_count" not in exposed_names}
+    assert missing == set()
