@@ -186,12 +186,9 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
 def metrics_router(registry: CollectorRegistry) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics of this process (text exposition format)",
-        response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )
+    # Not in the OpenAPI document: it is for the scraper on the service's own port, and the
+    # gateway, which serves the documents, does not serve it (404).
+    @router.get("/metrics", response_class=Response, include_in_schema=False)
     async def metrics() -> Response:
         # The classic text format (0.0.4), which every Prometheus version reads.
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

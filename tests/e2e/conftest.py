@@ -48,6 +48,10 @@ async def stack(e2e_workdir: Path) -> AsyncIterator[LocalStack]:
                 "AUDIO_MAX_UPLOAD_BYTES": str(E2E_MAX_UPLOAD_BYTES),
                 "QUIZ_REQUEST_DEADLINE_S": "5",
                 "AUDIO_TOKEN_SECRET": "e2e-secret-not-for-production",
+                # Concurrency tests upload many files per user at once; the cap itself is
+                # tested in audio_service/tests/test_limits.py.
+                "AUDIO_MAX_UPLOADS_PER_USER": "64",
+                "AUDIO_MAX_QUEUED_CONVERSIONS": "64",
             },
             # These tests send far more from one address than the limits allow; the limits
             # themselves are tested in tests/gateway and tests/e2e/test_operations.py.
