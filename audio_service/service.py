@@ -79,27 +79,8 @@ class AudioService:
         async with self._database.unit_of_work() as session:
             await auth.authenticate(session, self._hasher, user_id, token)
             await self._check_quota(session, user_id, adding_bytes=1)
-        with self._converter.user_slot(user_id):
-            return await self._convert_and_store(user_id, file, filename, cancel)
-
-    async def _check_quota(
-        self, session: AsyncSession, user_id: int, *, adding_bytes: int, lock: bool = False
-    ) -> None:
-        if self._quota.unlimited:
-            return
-        if lock and not await repository.lock_user(session, user_id):
-            raise auth.unauthorized()  # the user was deleted meanwhile
-        try:
-            self._quota.check(await repository.usage(session, user_id), adding_bytes)
-        except QuotaExceeded as exc:
-            self._metrics.reject(f"quota_{exc.extra['quota']}")
-            raise
-
-    async def _convert_and_store(
-        self, user_id: int, file: BinaryIO, filename: str | None, cancel: threading.Event | None
-    ) -> Record:
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted(file, cancel) as converted:
+        async with self._converter.converted(file, cancel, user_id=user_id) as converted:
             record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
             started = time.perf_counter()
             async with self._database.unit_of_work() as session:
@@ -119,6 +100,19 @@ class AudioService:
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
             self._metrics.stored(record.mp3_size)
         return record
+
+    async def _check_quota(
+        self, session: AsyncSession, user_id: int, *, adding_bytes: int, lock: bool = False
+    ) -> None:
+        if self._quota.unlimited:
+            return
+        if lock and not await repository.lock_user(session, user_id):
+            raise auth.unauthorized()  # the user was deleted meanwhile
+        try:
+            self._quota.check(await repository.usage(session, user_id), adding_bytes)
+        except QuotaExceeded as exc:
+            self._metrics.reject(f"quota_{exc.extra['quota']}")
+            raise
 
     async def get_record(self, record_id: uuid.UUID, user_id: int) -> Record:
         """The record, if it belongs to ``user_id``: another user's id is the same 404."""

@@ -177,11 +177,20 @@ class Converter:
 
     @asynccontextmanager
     async def converted(
-        self, file: BinaryIO, cancel: threading.Event | None = None
+        self, file: BinaryIO, cancel: threading.Event | None = None, *, user_id: int
     ) -> AsyncIterator[ConvertedUpload]:
-        """``file`` converted to an MP3 file that exists until the block ends.
+        """``file`` converted to an MP3 file that exists until the block ends; the block
+        counts as one of ``user_id``'s uploads in progress (``user_slot``).
 
         ``cancel``, once set, stops the conversion (``ConversionCancelled``)."""
+        with self.user_slot(user_id):
+            async with self._converted(file, cancel) as converted:
+                yield converted
+
+    @asynccontextmanager
+    async def _converted(
+        self, file: BinaryIO, cancel: threading.Event | None
+    ) -> AsyncIterator[ConvertedUpload]:
         limit = self._settings.max_upload_bytes
         stem = self._staging_dir / uuid.uuid4().hex
         wav_path, mp3_path = stem.with_suffix(".wav"), stem.with_suffix(".mp3")
