@@ -34,6 +34,7 @@ SERVICE_LAYER = {
         "wav_probe",
         "filenames",
         "metrics",
+        "quota",
     },
 }
 WEB_FRAMEWORKS = ("fastapi", "starlette")
