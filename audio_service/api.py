@@ -23,6 +23,7 @@ from audio_service.schemas import (
     UserCreated,
 )
 from audio_service.settings import AudioSettings
+from shared.disconnect import unless_client_leaves
 from shared.openapi import SchemaEdit, operation
 from shared.problems import problem_responses
 from shared.repeated_keys import refuse_repeated_fields
@@ -161,11 +162,16 @@ async def upload_record(
     response: Response,
 ) -> RecordOut:
     base = links.base_url(request, resources.settings)  # before the work, which may be long
-    record = await resources.audio.create_record(
+    create = partial(
+        resources.audio.create_record,
         user_id=form.user_id,
         token=auth.choose_token(form.token, _bearer_token(bearer)),
         file=form.file.file,
         filename=form.file.filename,
+    )
+    # A client that disconnects stops its conversion: nobody would read the answer.
+    record = await unless_client_leaves(
+        request.receive, lambda cancel: create(cancel=cancel), what="its upload"
     )
     url = links.record_url(base, record.id, form.user_id)
     response.headers["Location"] = url

@@ -25,6 +25,7 @@ or ``round(frames x out_rate / in_rate)`` when resampled.
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,10 @@ _LAMEENC_VBR_MTRH = 4
 # EBU R128's ceiling for a normalised file's true peak.
 DEFAULT_MAX_TRUE_PEAK_DBTP = -1.0
 _DIGEST_BLOCK = 1 << 20
+
+
+class ConversionCancelled(Exception):
+    """The caller's ``cancel`` event was set: the conversion stopped between two blocks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,7 @@ def convert_wav_to_mp3(
     normalize_lufs: float | None = None,
     max_true_peak_dbtp: float = DEFAULT_MAX_TRUE_PEAK_DBTP,
     tags: Mp3Tags | None = None,
+    cancel: threading.Event | None = None,
 ) -> ConversionResult:
     """Validate the WAV at ``src`` and write it to ``dst`` as a tagged MP3 (blocking).
 
@@ -246,6 +252,9 @@ def convert_wav_to_mp3(
     algorithmic quality (-q) for both. ``normalize_lufs``: one gain for the whole file
     towards that integrated loudness, lowered so the true peak stays at or below
     ``max_true_peak_dbtp`` (costs a second decode).
+
+    ``cancel``, once set (from another thread), ends the conversion before the next block
+    with ``ConversionCancelled``; ``dst`` then holds a partial MP3.
 
     Refusals (``shared.errors``, each with ``extra["code"]``) are raised before anything is
     written, except ``too_long`` when a codec's frame count was an underestimate and
@@ -286,6 +295,8 @@ def convert_wav_to_mp3(
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mp3-analysis") as helper:
                 for block in reader.int16_blocks():
+                    if cancel is not None and cancel.is_set():
+                        raise ConversionCancelled(f"cancelled after {reader.frames_out} frames")
                     measured = helper.submit(analysis, block)
                     writer.write(encoder.encode(block))
                     # Before the next read: the reader may reuse this block's buffer.

@@ -7,10 +7,12 @@ from functools import partial
 from fastapi import FastAPI
 
 from audio_service import admin, api
+from audio_service.metrics import AudioMetrics
 from audio_service.resources import open_resources
 from audio_service.settings import AudioSettings
 from shared.app import create_service_app
 from shared.body_limit import BodyLimits
+from shared.metrics import create_registry
 
 DESCRIPTION = """\
 Users upload WAV files; the service converts them to MP3, stores them in its database and
@@ -29,7 +31,8 @@ Errors are `application/problem+json` (RFC 9457).
 def create_app(settings: AudioSettings | None = None) -> FastAPI:
     settings = settings or AudioSettings()
     limits = BodyLimits(routes={("POST", "/record"): api.upload_body_limit(settings)})
-    resources = partial(open_resources, settings)
+    registry = create_registry()
+    resources = partial(open_resources, settings, AudioMetrics(registry))
     edits = [api.document_settings(settings)]
     app = create_service_app(
         "audio_service",
@@ -40,5 +43,6 @@ def create_app(settings: AudioSettings | None = None) -> FastAPI:
         body_limits=limits,
         openapi_edits=edits,
         admin_views=admin.admin_views,
+        registry=registry,
     )
     return app

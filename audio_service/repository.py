@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service.models import DELETING, PENDING, READY, Record, RecordChunk, User
+from audio_service.quota import Usage
 
 
 async def insert_user(session: AsyncSession, *, name: str, token_hash: bytes) -> User | None:
@@ -33,6 +34,36 @@ async def token_hash(session: AsyncSession, user_id: int) -> bytes | None:
     column, so an unknown user and a wrong token cost the same query and no ORM object."""
     value: bytes | None = await session.scalar(select(User.token_hash).where(User.id == user_id))
     return value
+
+
+# --- quotas (audio_service.quota) ---
+
+
+async def lock_user(session: AsyncSession, user_id: int) -> bool:
+    """Locks the user's row until the transaction ends; False if there is no such user.
+
+    An UPDATE (of nothing) rather than SELECT ... FOR UPDATE: SQLite has no row locks, but
+    a write takes its database write lock, and on PostgreSQL it takes the row's lock.
+    """
+    result = await session.execute(
+        update(User).where(User.id == user_id).values(id=User.id).returning(User.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def usage(session: AsyncSession, user_id: int) -> Usage:
+    """What the user stores now: MP3 bytes and records."""
+    row = (
+        await session.execute(
+            select(func.coalesce(func.sum(Record.mp3_size), 0), func.count()).where(
+                Record.user_id == user_id
+            )
+        )
+    ).one()
+    return Usage(bytes=int(row[0]), records=int(row[1]))
+
+
+# --- records ---
 
 
 async def add_record(session: AsyncSession, record: Record) -> None:

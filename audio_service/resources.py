@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import anyio
 
 from audio_service.auth import TokenHasher
+from audio_service.metrics import AudioMetrics
 from audio_service.service import AudioService, Storages
 from audio_service.settings import LOCAL_TOKEN_SECRET, AudioSettings
 from audio_service.staging import staging_dir
@@ -65,15 +66,17 @@ async def _sweep_forever(settings: AudioSettings, database: Database, storages: 
 
 @asynccontextmanager
 async def open_resources(
-    settings: AudioSettings, database: Database
+    settings: AudioSettings, metrics: AudioMetrics, database: Database
 ) -> AsyncIterator[AudioResources]:
     secret = settings.token_secret.get_secret_value()
     if secret == LOCAL_TOKEN_SECRET and not is_sqlite(async_url(settings.database_url)):
         log.warning("AUDIO_TOKEN_SECRET is the local default; set a secret of your own")
     with staging_dir(settings.tmp_dir) as staging:
         async with open_storages(settings, database) as storages:
-            converter = Converter(settings, staging)
-            audio = AudioService(database, settings, TokenHasher(secret), converter, storages)
+            converter = Converter(settings, staging, metrics)
+            audio = AudioService(
+                database, settings, TokenHasher(secret), converter, storages, metrics
+            )
             # In the background: a start must not wait for (or fail with) the object store.
             sweeper = asyncio.create_task(_sweep_forever(settings, database, storages))
             try:

@@ -11,6 +11,7 @@ pooled connection. The bytes go through ``audio_service.storage``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -19,17 +20,20 @@ from pathlib import Path
 from typing import BinaryIO, Generic, Protocol, TypeVar
 
 import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service import auth, repository
 from audio_service.filenames import sanitize_filename
+from audio_service.metrics import AudioMetrics
 from audio_service.models import INPUT_FIELDS, PENDING, READY, Record, User
+from audio_service.quota import Quota
 from audio_service.ranges import ByteRange
 from audio_service.settings import AudioSettings
 from audio_service.storage import RecordVanished, Storage, StorageUnavailable
 from audio_service.storage_postgres import PostgresStorage
 from audio_service.uploads import ConvertedUpload, Converter
 from shared.db import Database
-from shared.errors import AppError, Conflict, NotFound
+from shared.errors import AppError, Conflict, NotFound, QuotaExceeded
 
 log = logging.getLogger("audio.conversion")
 storage_log = logging.getLogger("audio.storage")
@@ -92,12 +96,15 @@ class AudioService:
         hasher: auth.TokenHasher,
         converter: Converter,
         storages: Storages,
+        metrics: AudioMetrics,
     ) -> None:
         self._database = database
         self._settings = settings
         self._hasher = hasher
         self._converter = converter
         self._storages = storages
+        self._metrics = metrics
+        self._quota = Quota(settings.user_quota_bytes, settings.user_max_records)
 
     async def create_user(self, name: str) -> tuple[User, str]:
         """The new user and their token, which exists in plain only in this return value."""
@@ -109,20 +116,31 @@ class AudioService:
         return user, token
 
     async def create_record(
-        self, *, user_id: int, token: str | None, file: BinaryIO, filename: str | None
+        self,
+        *,
+        user_id: int,
+        token: str | None,
+        file: BinaryIO,
+        filename: str | None,
+        cancel: threading.Event | None = None,
     ) -> Record:
         """Authenticate, convert ``file``, store it; nothing is written unless all succeeded.
 
-        The record row and its chunks are committed together, or none of them.
+        The record row and its chunks are committed together, or none of them. The user's
+        quota is checked before the conversion and again, under a lock of the user's row,
+        where the record is stored (``audio_service.quota``). ``cancel`` set (the client
+        went away) stops the conversion.
         """
         async with self._database.unit_of_work() as session:
             await auth.authenticate(session, self._hasher, user_id, token)
+            await self._check_quota(session, user_id, adding_bytes=1)
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted(file) as converted:
+        async with self._converter.converted(file, cancel, user_id=user_id) as converted:
             record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
             started = time.perf_counter()
             await self._store(record, converted.mp3_path)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
+            self._metrics.stored(record.mp3_size)
         return record
 
     async def _store(self, record: Record, mp3_path: Path) -> None:
@@ -134,6 +152,11 @@ class AudioService:
         record.storage = storage.name
         record.storage_key = storage.key_for(record)
         async with self._database.unit_of_work() as session:
+            # The quota again, with the real size, under a lock of the user's row: two
+            # uploads cannot both pass the last free byte (pending rows count as used).
+            await self._check_quota(
+                session, record.user_id, adding_bytes=record.mp3_size, lock=True
+            )
             await repository.add_record(session, record)
         try:
             await storage.put(record, mp3_path)
@@ -162,6 +185,19 @@ class AudioService:
             )
             return False
         return True
+
+    async def _check_quota(
+        self, session: AsyncSession, user_id: int, *, adding_bytes: int, lock: bool = False
+    ) -> None:
+        if self._quota.unlimited:
+            return
+        if lock and not await repository.lock_user(session, user_id):
+            raise auth.unauthorized()  # the user was deleted meanwhile
+        try:
+            self._quota.check(await repository.usage(session, user_id), adding_bytes)
+        except QuotaExceeded as exc:
+            self._metrics.reject(f"quota_{exc.extra['quota']}")
+            raise
 
     async def get_record(self, record_id: uuid.UUID, user_id: int) -> Record:
         """The record, if it belongs to ``user_id``: another user's id is the same 404."""

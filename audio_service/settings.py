@@ -84,6 +84,36 @@ class AudioSettings(ServiceSettings):
             "migrate --to …` moves them."
         ),
     )
+    max_queued_conversions: int = Field(
+        default=16,
+        ge=0,
+        description=(
+            "Uploads that may wait for a conversion slot (AUDIO_CONVERSION_WORKERS) at once; "
+            "one more is answered 503 with Retry-After at once instead of joining the queue."
+        ),
+    )
+    max_uploads_per_user: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Uploads of one user in progress at once in one service instance (waiting, "
+            "converting or storing); one more is answered 429 with Retry-After."
+        ),
+    )
+    user_quota_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Stored MP3 bytes allowed per user; an upload that would pass it is 403 "
+            "quota-exceeded (checked before the conversion, enforced when storing). "
+            "Unset: no quota."
+        ),
+    )
+    user_max_records: int | None = Field(
+        default=None,
+        ge=1,
+        description="Records allowed per user (403 quota-exceeded above); unset: no limit.",
+    )
     storage_chunk_bytes: int = Field(
         default=512 * 1024,
         ge=4096,

@@ -11,8 +11,10 @@ from bench.measures import (
     downloads,
     http_api,
     memory,
+    metrics_overhead,
     parallel,
     quiz_ingestion,
+    rate_limit,
 )
 from bench.model import Measure
 
@@ -24,6 +26,8 @@ MEASURES: list[Measure[Any]] = [
     cache_bound.MEASURE,  # in the background, beside the HTTP measures after it
     http_api.MEASURE,
     downloads.MEASURE,
+    metrics_overhead.MEASURE,
+    rate_limit.MEASURE,
 ]
 BY_NAME = {measure.name: measure for measure in MEASURES}
 

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.sampling import PidSource, idle_rss, own_process, process_tree, processes_named
+from devstack.gateway import NO_RATE_LIMITS
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
 from testkit.postgres import admin_database_url, temporary_database
@@ -127,9 +128,13 @@ class System:
 
 
 @contextlib.contextmanager
-def running_system(workdir: Path, **env: str) -> Iterator[System]:
+def running_system(
+    workdir: Path, gateway_settings: dict[str, str] | None = None, **env: str
+) -> Iterator[System]:
     """The stack on fresh databases. ``env`` overrides settings: a measure comparing two
-    configurations (VBR, metrics off, another storage backend) starts a second one."""
+    configurations (VBR, metrics off, another storage backend) starts a second one. The
+    gateway's rate limits are off (every measure floods it from one address) unless
+    ``gateway_settings`` sets them."""
     with _database("bench_quiz") as quiz_db, _database("bench_audio") as audio_db:
         stack = LocalStack(
             StackConfig(
@@ -149,6 +154,7 @@ def running_system(workdir: Path, **env: str) -> Iterator[System]:
                     **env,
                 },
                 nginx_workers=1,
+                gateway_settings={**NO_RATE_LIMITS, **(gateway_settings or {})},
             )
         )
         stack.start()

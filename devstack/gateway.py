@@ -49,7 +49,20 @@ GATEWAY_DEFAULTS = {
     "GATEWAY_TRUSTED_PROXY": "unix:",
     # The object store of S3 downloads; a placeholder that is never used on PostgreSQL.
     "GATEWAY_S3_SERVERS": NO_S3_SERVERS,
+    # Per client address: POST /user, POST /record, POST /quiz (bursts pass at once).
+    "GATEWAY_RATE_LIMITS": "on",
+    "GATEWAY_USER_RATE_PER_MINUTE": "30",
+    "GATEWAY_USER_BURST": "10",
+    "GATEWAY_RECORD_RATE_PER_MINUTE": "60",
+    "GATEWAY_RECORD_BURST": "20",
+    "GATEWAY_QUIZ_RATE_PER_MINUTE": "120",
+    "GATEWAY_QUIZ_BURST": "30",
+    # Who may read nginx's counters (stub_status): compose's exporter shares the gateway's
+    # network namespace, so loopback.
+    "GATEWAY_STATUS_ALLOW": "127.0.0.1",
 }
+NO_RATE_LIMITS = {"GATEWAY_RATE_LIMITS": "off"}
+"""For the tests and benchmarks that send many requests from one address on purpose."""
 TEMPLATE_VARIABLES = (
     "GATEWAY_LISTEN",
     "QUIZ_SERVERS",

@@ -1,7 +1,8 @@
 """``python -m devstack.static_checks``: check the container files without a Docker engine.
 
 - docker-compose.yml parses with the real compose v2 (``config -q``), with the values of
-  .env.example and with the built-in defaults alone, without a single warning; every setting it
+  .env.example (also with the observability profile) and with the built-in defaults alone,
+  without a single warning; every setting it
   reads is documented in .env.example; every Dockerfile it builds exists.
 - hadolint passes on every Dockerfile of the repository; every file a compose-built Dockerfile
   COPYs exists in its build context and is not excluded by .dockerignore.
@@ -142,6 +143,7 @@ def run_compose(env_file: Path, *args: str) -> str:
 def check_compose() -> dict[str, Any]:
     """Parse the compose file both ways; returns the model resolved with .env.example."""
     run_compose(ENV_EXAMPLE, "config", "-q")
+    run_compose(ENV_EXAMPLE, "--profile", "observability", "config", "-q")
     with tempfile.NamedTemporaryFile("w", suffix=".env") as empty:
         run_compose(Path(empty.name), "config", "-q")
         run_compose(Path(empty.name), *ALL_PROFILES, "config", "-q")

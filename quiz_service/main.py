@@ -7,9 +7,11 @@ from functools import partial
 from fastapi import FastAPI
 
 from quiz_service import admin, api
+from quiz_service.metrics import QuizMetrics
 from quiz_service.resources import open_resources
 from quiz_service.settings import QuizSettings
 from shared.app import create_service_app
+from shared.metrics import create_registry
 
 DESCRIPTION = """\
 Stores unique quiz questions fetched from a jservice-compatible API (or Open Trivia DB).
@@ -22,7 +24,9 @@ question that was stored before them (`{}` when there was none). Errors are
 
 def create_app(settings: QuizSettings | None = None) -> FastAPI:
     settings = settings or QuizSettings()
-    resources = partial(open_resources, settings)
+    registry = create_registry()
+    metrics = QuizMetrics(registry, provider=settings.provider)
+    resources = partial(open_resources, settings, metrics)
     edits = [api.document_settings(settings)]
     return create_service_app(
         "quiz_service",
@@ -32,4 +36,5 @@ def create_app(settings: QuizSettings | None = None) -> FastAPI:
         resources,
         openapi_edits=edits,
         admin_views=admin.admin_views,
+        registry=registry,
     )

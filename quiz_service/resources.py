@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from quiz_service.metrics import QuizMetrics
 from quiz_service.service import IngestionLimits, QuizService
 from quiz_service.settings import QuizSettings
 from quiz_service.upstream import create_http_client, create_provider
@@ -23,7 +24,7 @@ class QuizResources:
 
 @asynccontextmanager
 async def open_resources(
-    settings: QuizSettings, database: Database
+    settings: QuizSettings, metrics: QuizMetrics, database: Database
 ) -> AsyncIterator[QuizResources]:
     # One client for the process: its connection pool is what makes upstream calls cheap.
     async with create_http_client(settings) as client:
@@ -32,5 +33,6 @@ async def open_resources(
             max_rounds=settings.max_fetch_rounds,
             max_calls_per_round=settings.max_calls_per_round,
         )
-        quiz = QuizService(database, create_provider(settings, client), limits)
+        provider = create_provider(settings, client)
+        quiz = QuizService(database, provider, limits, observe=metrics.observe)
         yield QuizResources(settings=settings, database=database, quiz=quiz)

@@ -37,8 +37,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from quiz_service.models import Question
@@ -88,9 +88,22 @@ class IngestionStats:
     fetched: int = 0
     """Items the upstream returned: stored + duplicates + discarded + blank + invalid."""
     upstream_calls: int = 0
+    upstream_outcomes: dict[str, int] = field(default_factory=dict)
+    """Attempts of provider calls by outcome ("ok", "5xx", "429", "timeout", ...)."""
+    retries: int = 0
     rounds: int = 0
+    deadline_hit: bool = False
+    """QUIZ_REQUEST_DEADLINE_S passed while the upstream was being waited on."""
     duration_ms: float = 0.0
     outcome: str = "ok"
+
+
+IngestionObserver = Callable[[IngestionStats], None]
+"""Called with the stats of every ingestion, as it ends (the metrics: ``quiz_service.metrics``)."""
+
+
+def _ignore(_stats: IngestionStats) -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +146,16 @@ def split_count(total: int, per_call: int) -> list[int]:
 
 class QuizService:
     def __init__(
-        self, database: Database, provider: QuestionProvider, limits: IngestionLimits
+        self,
+        database: Database,
+        provider: QuestionProvider,
+        limits: IngestionLimits,
+        observe: IngestionObserver = _ignore,
     ) -> None:
         self._database = database
         self._provider = provider
         self._limits = limits
+        self._observe = observe
 
     async def page(self, *, limit: int, before_id: int | None) -> QuestionsPage:
         async with self._database.unit_of_work() as session:
@@ -176,6 +194,7 @@ class QuizService:
         finally:
             stats.duration_ms = round((time.perf_counter() - started) * 1000, 1)
             log.info("quiz ingestion", extra={"fields": asdict(stats)})
+            self._observe(stats)
         return IngestionResult(previous=previous, stats=stats)
 
     async def _newest(self) -> Question | None:
@@ -216,6 +235,8 @@ class QuizService:
             return newest.result()
         finally:
             stats.upstream_calls = context.calls
+            stats.upstream_outcomes = dict(context.outcomes)
+            stats.retries = context.retries
             if not newest.done():  # a failure came first: leave nothing running
                 newest.cancel()
                 await asyncio.wait([newest])
@@ -244,6 +265,7 @@ class QuizService:
                     return_exceptions=True,
                 )
         except TimeoutError:
+            stats.deadline_hit = True
             raise _failure(
                 GatewayTimeout,
                 f"the deadline of {self._limits.deadline_s:g} s passed while fetching",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 
 from shared.errors import DatabaseUnavailable
 from shared.settings import ServiceSettings
@@ -108,14 +109,39 @@ def is_unavailable(exc: sa_exc.DBAPIError) -> bool:
 
 
 @dataclass(slots=True)
+class PoolStats:
+    """What the pool itself does not count, for the metrics (``shared.metrics``)."""
+
+    capacity: int | None = None
+    """DB_POOL_SIZE + DB_MAX_OVERFLOW on PostgreSQL; None where the pool is SQLAlchemy's own
+    default (SQLite)."""
+    waits: int = 0
+    """Checkouts that found ``capacity`` connections in use, so had to wait for one."""
+    timeouts: int = 0
+    """Checkouts that gave up after DB_POOL_TIMEOUT_S."""
+
+
+@dataclass(slots=True)
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    pool_stats: PoolStats = field(default_factory=PoolStats)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, application_name: str) -> Database:
         engine = create_engine(settings, application_name)
-        return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+        capacity = None
+        if not is_sqlite(engine.url):
+            capacity = settings.db_pool_size + settings.db_max_overflow
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        return cls(engine, sessionmaker, PoolStats(capacity=capacity))
+
+    def _pool_exhausted(self) -> bool:
+        capacity = self.pool_stats.capacity
+        pool = self.engine.pool
+        return (
+            capacity is not None and isinstance(pool, QueuePool) and (pool.checkedout() >= capacity)
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -124,9 +150,13 @@ class Database:
         Repositories only flush; this is the one commit of both services.
         """
         async with self.sessionmaker() as session:
+            if self._pool_exhausted():
+                self.pool_stats.waits += 1
             try:
                 await session.connection()
             except _CONNECT_FAILURES as exc:
+                if isinstance(exc, sa_exc.TimeoutError):
+                    self.pool_stats.timeouts += 1
                 raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from exc
             try:
                 yield session

@@ -3,9 +3,10 @@
 ``PROBLEM_TYPES`` gives every HTTP status we answer with its problem ``type`` slug and one
 title (RFC 9110's wording): the problem handlers (``shared.problems``) render from it, the
 body-limit middleware does, and a test checks the gateway template's status maps against it.
-``VALIDATION_ERROR`` is the one second type of a status: 422 for a request that does not
-match its schema, as opposed to ``unprocessable-content``, well-formed input that cannot be
-used (a WAV without audio).
+``VALIDATION_ERROR`` and ``QUOTA_EXCEEDED`` are the second types of a status: 422 for a
+request that does not match its schema, as opposed to ``unprocessable-content``, well-formed
+input that cannot be used (a WAV without audio); 403 for an upload past the user's quota,
+as opposed to ``forbidden``.
 
 ``AppError`` and its subclasses are what routes, services and repositories raise for a
 failure the client should see; only ``shared.problems`` turns them into
@@ -66,6 +67,8 @@ PROBLEM_TYPES: dict[int, ProblemType] = _registry(
 )
 
 VALIDATION_ERROR = ProblemType(422, "validation-error", PROBLEM_TYPES[422].title)
+# 403's second type: an upload that would take a user past their storage quota.
+QUOTA_EXCEEDED = ProblemType(403, "quota-exceeded", PROBLEM_TYPES[403].title)
 
 
 def problem_type(status: int) -> ProblemType:
@@ -108,6 +111,10 @@ class BadRequest(AppError, status=400): ...
 class Unauthorized(AppError, status=401): ...
 
 
+class QuotaExceeded(AppError):
+    problem = QUOTA_EXCEEDED
+
+
 class NotFound(AppError, status=404): ...
 
 
@@ -126,6 +133,9 @@ class RangeNotSatisfiable(AppError, status=416): ...
 # Well-formed input that cannot be used (a WAV without audio); a request that does not
 # match its schema is FastAPI's RequestValidationError (VALIDATION_ERROR).
 class Unprocessable(AppError, status=422): ...
+
+
+class TooManyRequests(AppError, status=429): ...
 
 
 class BadGateway(AppError, status=502): ...

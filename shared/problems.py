@@ -88,9 +88,17 @@ def problem_json(problem: ProblemType, *, detail: str, instance: str) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def send_problem(send: Send, problem: ProblemType, *, detail: str, instance: str) -> None:
+async def send_problem(
+    send: Send,
+    problem: ProblemType,
+    *,
+    detail: str,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Answers with a problem from pure ASGI code, where FastAPI's handlers do not run."""
     body = problem_json(problem, detail=detail, instance=instance)
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -98,6 +106,7 @@ async def send_problem(send: Send, problem: ProblemType, *, detail: str, instanc
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )

@@ -55,6 +55,27 @@ class ServiceSettings(BaseSettings):
     graceful_shutdown_s: float = Field(
         default=30.0, gt=0, description="On SIGTERM, how long in-flight requests may finish."
     )
+    metrics: Literal["on", "off"] = Field(
+        default="on",
+        description=(
+            "on: GET /metrics in the Prometheus text format, and the HTTP request metrics; "
+            "off: neither (to measure what they cost)."
+        ),
+    )
+    body_min_rate_bytes_s: int = Field(
+        default=8192,
+        ge=0,
+        description=(
+            "Slowest average request body accepted once the grace period is over: at t s "
+            "after the request head, at least this x (t - grace) bytes must have arrived, "
+            "else 408 and the connection is closed. 0: no minimum."
+        ),
+    )
+    body_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a request body may take before the minimum body rate applies.",
+    )
 
     # --- the admin (/admin/<service>/): off unless a password hash is set ---
     admin_password_hash: SecretStr | None = Field(

@@ -1,4 +1,9 @@
-"""Running a service app in-process."""
+"""Running a service app: in-process (httpx over ASGI), or under a real uvicorn.
+
+``running_app`` is the fast default. ``served_app`` runs the app under uvicorn on a free
+loopback port, in a thread with its own event loop, for what only a real server shows:
+a client's pace on the socket, a client that disconnects, ``Connection: close``.
+"""
 
 from __future__ import annotations
 
@@ -24,24 +29,28 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextmanager
-def served_app(app: FastAPI, timeout_s: float = 30.0) -> Iterator[int]:
-    """Serves the app with uvicorn on a free loopback port, in a thread with its own event
-    loop (lifespan included), for tests that need a real port (behind the gateway); yields
-    the port."""
-    port = free_port()
+def served_app(app: FastAPI, start_timeout_s: float = 10.0) -> Iterator[tuple[str, int]]:
+    """The app under uvicorn (lifespan included) on 127.0.0.1; yields its address."""
     config = uvicorn.Config(
-        app, host=LOOPBACK, port=port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=LOOPBACK,
+        port=free_port(),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, name="served-app", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the app did not start on port {port}")
-        time.sleep(0.02)
+    deadline = time.monotonic() + start_timeout_s
     try:
-        yield port
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start the app")
+            time.sleep(0.01)
+        yield LOOPBACK, config.port
     finally:
         server.should_exit = True
-        thread.join(timeout_s)
+        thread.join(10)

@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "quiz_service", "audio_service", "testkit")
 # Below the routes: what a service method may use. They must not import the web framework.
 SERVICE_LAYER = {
-    "quiz_service": {"service", "repository", "models", "resources", "settings", "upstream"},
+    "quiz_service": {
+        "service",
+        "repository",
+        "models",
+        "resources",
+        "settings",
+        "upstream",
+        "metrics",
+    },
     "audio_service": {
         "service",
         "repository",
@@ -25,6 +33,8 @@ SERVICE_LAYER = {
         "conversion",
         "wav_probe",
         "filenames",
+        "metrics",
+        "quota",
     },
 }
 WEB_FRAMEWORKS = ("fastapi", "starlette")

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio
 import httpx
@@ -14,47 +14,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.pool import QueuePool
 
-from audio_service import conversion, repository, uploads
-from audio_service.conversion import ConversionResult
+from audio_service import repository, uploads
 from audio_service.resources import AudioResources
 from audio_service.tests.conftest import ClientFactory, RowCounts, StagedFiles
+from audio_service.tests.gates import GatedConversions
 from testkit.apps import running_app
 from testkit.audio import AudioUser, create_user, upload
 from testkit.wav import write_tone_wav
-
-real_convert = conversion.convert_wav_to_mp3
-
-
-class GatedConversions:
-    """Wraps the real conversion: each one waits at a gate the test opens, and the wrapper
-    records how many run at once and in which threads."""
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.peak = 0
-        self.threads: set[str] = set()
-        self.gate = threading.Event()
-        self._changed = threading.Condition()
-
-    def __call__(self, src: Path, dst: BinaryIO, **options: Any) -> ConversionResult:
-        with self._changed:
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-            self.threads.add(threading.current_thread().name)
-            self._changed.notify_all()
-        try:
-            assert self.gate.wait(30), "the test never opened the gate"
-            return real_convert(src, dst, **options)
-        finally:
-            with self._changed:
-                self.running -= 1
-
-    async def until_running(self, count: int) -> None:
-        def wait() -> bool:
-            with self._changed:
-                return self._changed.wait_for(lambda: self.running >= count, timeout=30)
-
-        assert await asyncio.to_thread(wait), f"{count} conversions never ran at once"
 
 
 async def test_the_event_loop_keeps_serving_during_a_conversion(
@@ -86,7 +52,7 @@ async def test_conversions_at_once_are_bounded_by_the_worker_count(
 ) -> None:
     gated = GatedConversions()
     monkeypatch.setattr(uploads, "convert_wav_to_mp3", gated)
-    async with make_client(conversion_workers=2) as client:
+    async with make_client(conversion_workers=2, max_uploads_per_user=5) as client:
         user = await create_user(client, "Busy")
         uploads_ = [asyncio.create_task(upload(client, user, tone_wav)) for _ in range(5)]
         await gated.until_running(2)  # both slots taken, three uploads waiting for one

@@ -53,7 +53,7 @@ def s3_gateway(
     staging = workdir / "staging"
     staging.mkdir()
     settings = make_settings(database_url, staging, **s3_overrides(seaweedfs, s3_bucket_name))
-    with served_app(create_app(settings)) as port:
+    with served_app(create_app(settings)) as (_, port):
         gateway = Gateway.local(
             workdir / "nginx",
             quiz_servers=[f"127.0.0.1:{port}"],

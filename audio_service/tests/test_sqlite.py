@@ -49,3 +49,22 @@ async def test_round_trip_on_sqlite(tmp_path: Path) -> None:
         assert (await client.delete("/record", params=query, headers=headers)).status_code == 204
         assert (await client.get(body["url"])).status_code == 404
     await asyncio.to_thread(downgrade_database, ALEMBIC_INI, url)
+
+
+@pytest.mark.sqlite
+async def test_quotas_on_sqlite(tmp_path: Path) -> None:
+    """The storing transaction's user lock is an UPDATE, which SQLite can take too; two
+    uploads at once for the last free record: one is stored."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audio.db'}"
+    await asyncio.to_thread(upgrade_database, ALEMBIC_INI, url)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    app = create_app(make_settings(url, staging, user_max_records=1))
+    async with running_app(app) as client:
+        user = await create_user(client, "Lite")
+        wav = write_tone_wav(tmp_path / "tone.wav", sample_rate=22050, channels=1, duration_s=0.5)
+        responses = await asyncio.gather(upload(client, user, wav), upload(client, user, wav))
+        assert sorted(r.status_code for r in responses) == [201, 403]
+        headers = {"Authorization": f"Bearer {user.token}"}
+        listed = await client.get(f"/user/{user.user_id}/records", headers=headers)
+        assert listed.json()["total"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -47,6 +48,10 @@ class FetchContext:
     """In ``loop.time()`` units; a retry whose wait would end after it is not attempted."""
     calls: int = 0
     """HTTP requests sent to the upstream, retries and token requests included."""
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Attempts of provider calls by how they ended: "ok" or an ``UpstreamError.outcome``."""
+    retries: int = 0
+    """Attempts made again after a transient fault."""
 
 
 class QuestionProvider(Protocol):

@@ -12,7 +12,8 @@
 ├── ``UpstreamRejected``           another 4xx or opentdb's "invalid parameter" (not retryable)
 └── ``UpstreamExhausted``          the provider says it has nothing more to give (not retryable)
 
-They know nothing of our HTTP statuses; the ingestion service maps them.
+They know nothing of our HTTP statuses; the ingestion service maps them. ``outcome`` names
+each kind in the metrics (``quiz_upstream_calls_total{outcome=...}``), "ok" being a success.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 class UpstreamError(Exception):
     retryable: bool = True
+    outcome: str = "error"
 
     def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
         super().__init__(reason)
@@ -28,32 +30,34 @@ class UpstreamError(Exception):
 
 
 class UpstreamUnreachable(UpstreamError):
-    pass
+    outcome = "unreachable"
 
 
 class UpstreamTimeout(UpstreamError):
-    pass
+    outcome = "timeout"
 
 
 class UpstreamServerError(UpstreamError):
-    pass
+    outcome = "5xx"
 
 
 class UpstreamRateLimited(UpstreamError):
-    pass
+    outcome = "429"
 
 
 class UpstreamMalformed(UpstreamError):
-    pass
+    outcome = "malformed"
 
 
 class UpstreamSessionReset(UpstreamError):
-    pass
+    outcome = "session_reset"
 
 
 class UpstreamRejected(UpstreamError):
     retryable = False
+    outcome = "rejected"
 
 
 class UpstreamExhausted(UpstreamError):
     retryable = False
+    outcome = "exhausted"

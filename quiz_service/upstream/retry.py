@@ -40,8 +40,9 @@ async def with_retries(
     failures = 0
     while True:
         try:
-            return await attempt()
+            result = await attempt()
         except UpstreamError as exc:
+            context.outcomes[exc.outcome] += 1
             failures += 1
             if not exc.retryable or failures >= policy.max_attempts:
                 raise
@@ -60,6 +61,10 @@ async def with_retries(
                 },
             )
             await asyncio.sleep(wait)
+            context.retries += 1
+        else:
+            context.outcomes["ok"] += 1
+            return result
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

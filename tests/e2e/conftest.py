@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
+from devstack.gateway import NGINX_INSTALL_HINT, NO_RATE_LIMITS, nginx_binary
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
 from testkit.postgres import temporary_database, unavailable
@@ -48,7 +48,14 @@ async def stack(e2e_workdir: Path) -> AsyncIterator[LocalStack]:
                 "AUDIO_MAX_UPLOAD_BYTES": str(E2E_MAX_UPLOAD_BYTES),
                 "QUIZ_REQUEST_DEADLINE_S": "5",
                 "AUDIO_TOKEN_SECRET": "e2e-secret-not-for-production",
+                # Concurrency tests upload many files per user at once; the cap itself is
+                # tested in audio_service/tests/test_limits.py.
+                "AUDIO_MAX_UPLOADS_PER_USER": "64",
+                "AUDIO_MAX_QUEUED_CONVERSIONS": "64",
             },
+            # These tests send far more from one address than the limits allow; the limits
+            # themselves are tested in tests/gateway and tests/e2e/test_operations.py.
+            gateway_settings=dict(NO_RATE_LIMITS),
         )
         local_stack = LocalStack(config)
         local_stack.start()

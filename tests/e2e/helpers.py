@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from devstack.gateway import NGINX_INSTALL_HINT, nginx_binary
+from devstack.gateway import NGINX_INSTALL_HINT, NO_RATE_LIMITS, nginx_binary
 from devstack.ports import free_port
 from devstack.stack import LocalStack, StackConfig
 from testkit.audio import AudioUser
@@ -266,11 +266,12 @@ def private_stack(
     *,
     quiz: int = 1,
     audio: int = 1,
-    gateway_settings: Mapping[str, str] | None = None,
+    gateway_settings: Mapping[str, str] = NO_RATE_LIMITS,
 ) -> Iterator[LocalStack]:
     """A stack of its own (emulator, ``quiz`` + ``audio`` instances, gateway) for tests that
     stop or restart things the session's shared stack must keep; its work dir (logs) is
-    deleted afterwards unless KEEP_E2E_LOGS=1."""
+    deleted afterwards unless KEEP_E2E_LOGS=1. The gateway's rate limits are off unless
+    ``gateway_settings`` says otherwise."""
     if nginx_binary() is None:
         unavailable(f"nginx is needed for end-to-end tests: {NGINX_INSTALL_HINT}")
     workdir = Path(tempfile.mkdtemp(prefix=f"e2e-{prefix}-"))
@@ -281,7 +282,7 @@ def private_stack(
         audio_ports=[free_port() for _ in range(audio)],
         emulator_port=free_port(),
         env=dict(env),
-        gateway_settings=dict(gateway_settings or {}),
+        gateway_settings=dict(gateway_settings),
     )
     stack = LocalStack(config)
     try:
