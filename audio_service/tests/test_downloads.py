@@ -29,7 +29,7 @@ from audio_service.tests.conftest import (
     make_settings,
     s3_overrides,
 )
-from devstack.gateway import Gateway, nginx_binary
+from devstack.gateway import NO_RATE_LIMITS, Gateway, nginx_binary
 from devstack.seaweedfs import SeaweedFS
 from shared.request_context import ResponseAborted
 from testkit.apps import running_app, served_app
@@ -58,7 +58,9 @@ def s3_gateway(
             workdir / "nginx",
             quiz_servers=[f"127.0.0.1:{port}"],
             audio_servers=[f"127.0.0.1:{port}"],
-            settings={"GATEWAY_S3_SERVERS": f"server {seaweedfs.address};"},
+            # Every test here creates its own user, more than the per-address limit on
+            # POST /user allows in a minute; the limits have tests of their own.
+            settings={**NO_RATE_LIMITS, "GATEWAY_S3_SERVERS": f"server {seaweedfs.address};"},
         )
         with gateway:
             yield gateway, port
