@@ -28,6 +28,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    JSON,
     MetaData,
     SmallInteger,
     String,
@@ -60,6 +61,13 @@ STORAGE_NAMES = ("postgres", "s3")
 STORAGE_KEY_MAX_LENGTH = 512
 PENDING, READY, DELETING = "pending", "ready", "deleting"
 """The states of a record (``records.state``); only READY ones are visible."""
+RECEIVING, QUEUED, CONVERTING, DONE, FAILED = "receiving", "queued", "converting", "done", "failed"
+"""The states of a conversion job (``conversion_jobs.status``). RECEIVING: its WAV is being
+staged and nobody has been told of it yet (invisible); then QUEUED, CONVERTING, and DONE or
+FAILED, which are final."""
+JOB_STATUSES = (QUEUED, CONVERTING, DONE, FAILED)
+"""The statuses a client can see."""
+CALLBACK_URL_MAX_LENGTH = 2048
 
 
 class Base(DeclarativeBase):
@@ -138,6 +146,58 @@ class RecordChunk(Base):
 
     record_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConversionJob(Base):
+    """An upload converted by a worker (``audio_service.jobs``): its WAV is staged in
+    ``job_chunks`` until a worker has stored the record it became (``record_id``)."""
+
+    __tablename__ = "conversion_jobs"
+    __table_args__ = (
+        Index("ix_conversion_jobs_user_id", "user_id"),
+        # The sweeper's and the recovery's work list: small, as almost every job is final.
+        Index(
+            "ix_conversion_jobs_unfinished",
+            "status",
+            "created_at",
+            postgresql_where=text("status IN ('receiving', 'queued', 'converting')"),
+            sqlite_where=text("status IN ('receiving', 'queued', 'converting')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(16), default=RECEIVING)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    original_filename: Mapped[str | None] = mapped_column(String(FILENAME_MAX_LENGTH))
+    input_size: Mapped[int] = mapped_column(BigInteger)
+    chunk_bytes: Mapped[int] = mapped_column(Integer)
+    # Conversions started (by any worker); a worker that dies mid-way leaves it counted.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The RFC 9457 problem (without request_id/instance) of a failed job.
+    problem: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    callback_url: Mapped[str | None] = mapped_column(String(CALLBACK_URL_MAX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, default=_now, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, default=_now, server_default=func.now(), onupdate=_now
+    )
+
+
+class JobChunk(Base):
+    """Piece ``seq`` of a job's staged WAV, until the job is final (then the rows go)."""
+
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("conversion_jobs.id", ondelete="CASCADE"), primary_key=True
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
