@@ -8,14 +8,17 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from audio_service import auth, downloads, links
 from audio_service.downloads import MP3_MEDIA_TYPE, DownloadRequest, Mp3Response
+from audio_service.jobs import Accepted, ConversionJob
 from audio_service.resources import AudioResources
 from audio_service.schemas import (
     MAX_USER_ID,
+    JobOut,
     RecordOut,
     RecordPage,
     UploadForm,
@@ -138,19 +141,51 @@ async def create_user(body: UserCreate, resources: Resources, response: Response
     return UserCreated(user_id=user.id, name=user.name, token=uuid.UUID(token))
 
 
+def respond_async_preferred(prefer: list[str]) -> bool:
+    """Whether the ``Prefer`` headers (RFC 7240) ask for ``respond-async``: a comma-separated
+    list of preferences, each a token with optional ``=value`` and ``;`` parameters; the
+    token is case-insensitive."""
+    for header in prefer:
+        for preference in header.split(","):
+            token = preference.split(";", 1)[0].split("=", 1)[0].strip()
+            if token.lower() == "respond-async":
+                return True
+    return False
+
+
+PreferHeader = Annotated[
+    list[str] | None,
+    Header(
+        alias="Prefer",
+        description=(
+            "`respond-async` (RFC 7240): answer 202 with a conversion job at once instead of "
+            "converting within the request"
+        ),
+    ),
+]
+
+
 @router.post(
     "/record",
     operation_id="upload_record",
     status_code=201,
+    response_model=RecordOut,
     summary="Upload a WAV file; it is converted to MP3 and stored",
     description=(
         "A `multipart/form-data` form with the fields `user_id`, `token` (or the "
         "`Authorization: Bearer <token>` header instead) and `file` (the WAV). The file "
-        "is judged by its bytes only; its name is kept as metadata."
+        "is judged by its bytes only; its name is kept as metadata. With `Prefer: "
+        "respond-async`, or when the audio lasts longer than AUDIO_SYNC_MAX_DURATION_S, the "
+        "answer is 202 with a conversion job (`Location: /record/jobs/{id}`) as soon as the "
+        "file is received; a worker converts it."
     ),
     form_limits={"max_files": 1, "max_fields": 16, "max_part_size": 4096},
     dependencies=[Depends(refuse_repeated_fields)],
-    responses={201: {"links": _RECORD_LINKS}, **problem_responses(400, 401, 413, 415, 422)},
+    responses={
+        201: {"links": _RECORD_LINKS},
+        202: {"model": JobOut, "description": "Accepted: a worker converts it (poll the job)"},
+        **problem_responses(400, 401, 413, 415, 422),
+    },
     # The Bearer header is optional here: the token may come in the form instead.
     openapi_extra={"security": [{"HTTPBearer": []}, {}]},
 )
@@ -160,22 +195,65 @@ async def upload_record(
     resources: Resources,
     bearer: Bearer,
     response: Response,
-) -> RecordOut:
+    prefer: PreferHeader = None,
+) -> RecordOut | Response:
     base = links.base_url(request, resources.settings)  # before the work, which may be long
-    create = partial(
-        resources.audio.create_record,
+    upload = partial(
+        resources.jobs.upload,
         user_id=form.user_id,
         token=auth.choose_token(form.token, _bearer_token(bearer)),
         file=form.file.file,
         filename=form.file.filename,
+        respond_async=respond_async_preferred(prefer or []),
     )
     # A client that disconnects stops its conversion: nobody would read the answer.
-    record = await unless_client_leaves(
-        request.receive, lambda cancel: create(cancel=cancel), what="its upload"
+    outcome = await unless_client_leaves(
+        request.receive, lambda cancel: upload(cancel=cancel), what="its upload"
     )
-    url = links.record_url(base, record.id, form.user_id)
+    if isinstance(outcome, Accepted):
+        return _job_response(outcome.job, base, status_code=202, applied=outcome.preference_applied)
+    url = links.record_url(base, outcome.id, form.user_id)
     response.headers["Location"] = url
-    return RecordOut.of(record, url)
+    return RecordOut.of(outcome, url)
+
+
+def _job_out(job: ConversionJob, base: str) -> JobOut:
+    record_url = (
+        links.record_url(base, job.record_id, job.user_id) if job.record_id is not None else None
+    )
+    return JobOut.of(job, links.job_url(base, job.id), record_url)
+
+
+def _job_response(
+    job: ConversionJob, base: str, *, status_code: int, applied: bool = False
+) -> Response:
+    body = _job_out(job, base)
+    headers = {"Location": body.url, "Cache-Control": "no-store"}
+    if applied:
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+@router.get(
+    "/record/jobs/{job_id}",
+    operation_id="get_job",
+    summary="A conversion job's status (the owner's Bearer token required)",
+    description=(
+        "`status` is queued, converting (with `progress`), done (with `record_url`, the "
+        "record's download link) or failed (with `problem`). Another user's job is a 404."
+    ),
+    responses=problem_responses(401, 404, 422),
+)
+async def get_job(
+    request: Request,
+    job_id: Annotated[uuid.UUID, Path(description="The job id from POST /record's 202")],
+    resources: Resources,
+    bearer: Bearer,
+    response: Response,
+) -> JobOut:
+    job = await resources.jobs.get(job_id, _bearer_token(bearer))
+    response.headers["Cache-Control"] = "no-store"
+    return _job_out(job, links.base_url(request, resources.settings))
 
 
 async def _record_response(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +244,7 @@ def convert_wav_to_mp3(
     max_true_peak_dbtp: float = DEFAULT_MAX_TRUE_PEAK_DBTP,
     tags: Mp3Tags | None = None,
     cancel: threading.Event | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ConversionResult:
     """Validate the WAV at ``src`` and write it to ``dst`` as a tagged MP3 (blocking).
 
@@ -254,7 +256,8 @@ def convert_wav_to_mp3(
     ``max_true_peak_dbtp`` (costs a second decode).
 
     ``cancel``, once set (from another thread), ends the conversion before the next block
-    with ``ConversionCancelled``; ``dst`` then holds a partial MP3.
+    with ``ConversionCancelled``; ``dst`` then holds a partial MP3. ``progress`` is called
+    after each block with the share of the audio encoded so far (0..1).
 
     Refusals (``shared.errors``, each with ``extra["code"]``) are raised before anything is
     written, except ``too_long`` when a codec's frame count was an underestimate and
@@ -301,6 +304,8 @@ def convert_wav_to_mp3(
                     writer.write(encoder.encode(block))
                     # Before the next read: the reader may reuse this block's buffer.
                     measured.result()
+                    if progress is not None:
+                        progress(min(1.0, reader.frames_out / reader.expected_frames_out))
             if reader.frames_out == 0:
                 raise _no_audio(out_rate)
             writer.write(encoder.flush())

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 NO_REASON = "none"
 UNKNOWN_CODEC = "unknown"
 OUTCOMES = ("ok", "refused", "failed", "cancelled")
+JOB_OUTCOMES = ("queued", "done", "failed")
 REJECTIONS = ("queue_full", "user_busy", "quota_bytes", "quota_records")
 """Uploads refused before or after their conversion for the service's own limits."""
 
@@ -72,11 +73,20 @@ class AudioMetrics:
             ["reason"],
             registry=registry,
         )
+        self.jobs = Counter(
+            "audio_jobs",
+            "Conversion jobs by event: queued (accepted with 202, by the API), done and "
+            "failed (final, by the process that converted them).",
+            ["outcome"],
+            registry=registry,
+        )
         # Series that alerts and dashboards read start at 0 (see quiz_service.metrics).
         for outcome in OUTCOMES:
             self.conversions.labels(outcome, NO_REASON, UNKNOWN_CODEC)
         for reason in REJECTIONS:
             self.rejected.labels(reason)
+        for outcome in JOB_OUTCOMES:
+            self.jobs.labels(outcome)
 
     def converted(self, *, codec: str, audio_s: float, convert_s: float) -> None:
         self.conversions.labels("ok", NO_REASON, codec).inc()
@@ -102,3 +112,9 @@ class AudioMetrics:
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
+
+    def job_queued(self) -> None:
+        self.jobs.labels("queued").inc()
+
+    def job_finished(self, outcome: str) -> None:
+        self.jobs.labels(outcome).inc()

@@ -22,13 +22,13 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    JSON,
     MetaData,
     SmallInteger,
     String,
@@ -61,12 +61,10 @@ STORAGE_NAMES = ("postgres", "s3")
 STORAGE_KEY_MAX_LENGTH = 512
 PENDING, READY, DELETING = "pending", "ready", "deleting"
 """The states of a record (``records.state``); only READY ones are visible."""
-RECEIVING, QUEUED, CONVERTING, DONE, FAILED = "receiving", "queued", "converting", "done", "failed"
-"""The states of a conversion job (``conversion_jobs.status``). RECEIVING: its WAV is being
-staged and nobody has been told of it yet (invisible); then QUEUED, CONVERTING, and DONE or
-FAILED, which are final."""
-JOB_STATUSES = (QUEUED, CONVERTING, DONE, FAILED)
-"""The statuses a client can see."""
+QUEUED, CONVERTING, DONE, FAILED = "queued", "converting", "done", "failed"
+"""The states of a conversion job (``conversion_jobs.status``); DONE and FAILED are final.
+A job row, its staged WAV and its queue entry are committed in one transaction, so a job
+exists only once it is queued."""
 CALLBACK_URL_MAX_LENGTH = 2048
 
 
@@ -163,8 +161,8 @@ class ConversionJob(Base):
             "ix_conversion_jobs_unfinished",
             "status",
             "created_at",
-            postgresql_where=text("status IN ('receiving', 'queued', 'converting')"),
-            sqlite_where=text("status IN ('receiving', 'queued', 'converting')"),
+            postgresql_where=text("status IN ('queued', 'converting')"),
+            sqlite_where=text("status IN ('queued', 'converting')"),
         ),
     )
 
@@ -172,7 +170,7 @@ class ConversionJob(Base):
     user_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
-    status: Mapped[str] = mapped_column(String(16), default=RECEIVING)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     original_filename: Mapped[str | None] = mapped_column(String(FILENAME_MAX_LENGTH))
     input_size: Mapped[int] = mapped_column(BigInteger)

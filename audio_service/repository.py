@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audio_service.models import DELETING, PENDING, READY, Record, RecordChunk, User
+from audio_service.models import (
+    CONVERTING,
+    DELETING,
+    DONE,
+    FAILED,
+    PENDING,
+    QUEUED,
+    READY,
+    ConversionJob,
+    JobChunk,
+    Record,
+    RecordChunk,
+    User,
+)
 from audio_service.quota import Usage
 
 
@@ -223,3 +238,133 @@ async def storage_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
         select(Record.storage, Record.state, func.count()).group_by(Record.storage, Record.state)
     )
     return {(storage, state): int(count) for storage, state, count in result.all()}
+
+
+# --- conversion jobs (audio_service.jobs) ----------------------------------------------------
+
+
+async def add_job(session: AsyncSession, job: ConversionJob) -> None:
+    session.add(job)
+    await session.flush()
+
+
+async def add_job_chunk(session: AsyncSession, job_id: uuid.UUID, seq: int, data: bytes) -> None:
+    await session.execute(insert(JobChunk).values(job_id=job_id, seq=seq, data=data))
+
+
+async def read_job_chunks(
+    session: AsyncSession, job_id: uuid.UUID, first: int, last: int
+) -> list[bytes]:
+    """Chunks ``first..last`` of a job's staged WAV in order, in one query."""
+    result = await session.execute(
+        select(JobChunk.data)
+        .where(JobChunk.job_id == job_id, JobChunk.seq.between(first, last))
+        .order_by(JobChunk.seq)
+    )
+    return list(result.scalars())
+
+
+# procrastinate's own function for deferring (versioned by procrastinate: ``_v1`` keeps its
+# signature across its releases). Called here, in the caller's transaction, rather than
+# through procrastinate's connector (its own connection), so that the job row and its queue
+# entry commit together: a crash between them cannot lose a job nor queue a missing one.
+_DEFER_JOB = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW("
+    "CAST(:queue AS varchar), CAST(:task AS varchar), 0, NULL, NULL, "
+    "CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def defer_job(session: AsyncSession, *, queue: str, task: str, args: dict[str, Any]) -> None:
+    """Queues procrastinate task ``task`` with ``args`` (committed with the transaction)."""
+    await session.execute(_DEFER_JOB, {"queue": queue, "task": task, "args": json.dumps(args)})
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ConversionJob | None:
+    result = await session.execute(select(ConversionJob).where(ConversionJob.id == job_id))
+    return result.scalar_one_or_none()
+
+
+async def claim_job(session: AsyncSession, job_id: uuid.UUID) -> ConversionJob | None:
+    """Queued (or converting: a worker died on it) -> converting, counting one more attempt;
+    None when the job is final or gone."""
+    result = await session.execute(
+        update(ConversionJob)
+        .where(ConversionJob.id == job_id, ConversionJob.status.in_((QUEUED, CONVERTING)))
+        .values(status=CONVERTING, attempts=ConversionJob.attempts + 1, progress=0.0)
+        .returning(ConversionJob)
+    )
+    return result.scalar_one_or_none()
+
+
+def _attempt(job_id: uuid.UUID, attempt: int) -> Any:
+    return (
+        (ConversionJob.id == job_id)
+        & (ConversionJob.status == CONVERTING)
+        & (ConversionJob.attempts == attempt)
+    )
+
+
+async def set_job_progress(
+    session: AsyncSession, job_id: uuid.UUID, attempt: int, progress: float
+) -> None:
+    await session.execute(
+        update(ConversionJob).where(_attempt(job_id, attempt)).values(progress=progress)
+    )
+
+
+async def finish_job(
+    session: AsyncSession, job_id: uuid.UUID, attempt: int, record_id: uuid.UUID
+) -> bool:
+    """Converting (by this attempt) -> done with its record, and the staged WAV goes; False
+    when another attempt took the job over meanwhile (it keeps it)."""
+    result = await session.execute(
+        update(ConversionJob)
+        .where(_attempt(job_id, attempt))
+        .values(status=DONE, record_id=record_id, progress=1.0)
+        .returning(ConversionJob.id)
+    )
+    if result.scalar_one_or_none() is None:
+        return False
+    await session.execute(delete(JobChunk).where(JobChunk.job_id == job_id))
+    return True
+
+
+async def fail_job(
+    session: AsyncSession, job_id: uuid.UUID, attempt: int | None, problem: dict[str, Any]
+) -> ConversionJob | None:
+    """-> failed with ``problem`` (only by attempt ``attempt`` when given), and the staged WAV
+    goes; None when the job was final already or another attempt holds it."""
+    condition = (
+        _attempt(job_id, attempt)
+        if attempt is not None
+        else (ConversionJob.id == job_id) & ConversionJob.status.in_((QUEUED, CONVERTING))
+    )
+    result = await session.execute(
+        update(ConversionJob)
+        .where(condition)
+        .values(status=FAILED, problem=problem)
+        .returning(ConversionJob)
+    )
+    job = result.scalar_one_or_none()
+    if job is not None:
+        await session.execute(delete(JobChunk).where(JobChunk.job_id == job_id))
+    return job
+
+
+async def unfinished_jobs(session: AsyncSession) -> list[uuid.UUID]:
+    """Jobs not final yet, oldest first (the in-process mode's recovery at start)."""
+    result = await session.execute(
+        select(ConversionJob.id)
+        .where(ConversionJob.status.in_((QUEUED, CONVERTING)))
+        .order_by(ConversionJob.created_at)
+    )
+    return list(result.scalars())
+
+
+async def job_counts(session: AsyncSession) -> dict[str, int]:
+    """Jobs per status."""
+    result = await session.execute(
+        select(ConversionJob.status, func.count()).group_by(ConversionJob.status)
+    )
+    return {status: int(count) for status, count in result.all()}

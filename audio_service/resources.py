@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import anyio
 
+from audio_service import repository
 from audio_service.auth import TokenHasher
+from audio_service.job_queue import InProcessQueue, JobQueue, ProcrastinateQueue
+from audio_service.jobs import JobService
 from audio_service.metrics import AudioMetrics
 from audio_service.service import AudioService, Storages
 from audio_service.settings import LOCAL_TOKEN_SECRET, AudioSettings
@@ -34,6 +37,7 @@ class AudioResources:
     settings: AudioSettings
     database: Database
     audio: AudioService
+    jobs: JobService
 
 
 def wants_s3(settings: AudioSettings) -> bool:
@@ -73,15 +77,22 @@ async def open_resources(
         log.warning("AUDIO_TOKEN_SECRET is the local default; set a secret of your own")
     with staging_dir(settings.tmp_dir) as staging:
         async with open_storages(settings, database) as storages:
+            hasher = TokenHasher(secret)
             converter = Converter(settings, staging, metrics)
-            audio = AudioService(
-                database, settings, TokenHasher(secret), converter, storages, metrics
-            )
+            audio = AudioService(database, settings, hasher, converter, storages, metrics)
+            in_process = InProcessQueue(settings.job_retry_wait_s)
+            queue: JobQueue = in_process if is_sqlite(database.engine.url) else ProcrastinateQueue()
+            jobs = JobService(database, settings, hasher, converter, audio, queue, metrics)
             # In the background: a start must not wait for (or fail with) the object store.
             sweeper = asyncio.create_task(_sweep_forever(settings, database, storages))
+            if queue is in_process:
+                in_process.start(jobs.run)
+                async with database.unit_of_work() as session:
+                    await in_process.recover(await repository.unfinished_jobs(session))
             try:
-                yield AudioResources(settings=settings, database=database, audio=audio)
+                yield AudioResources(settings=settings, database=database, audio=audio, jobs=jobs)
             finally:
+                await in_process.close()
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper

@@ -5,13 +5,13 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import UploadFile
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from audio_service.filenames import download_filename
-from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, Record
+from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, ConversionJob, Record
 from audio_service.wav_probe import format_tag_label
 
 # Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
@@ -165,3 +165,41 @@ class RecordPage(BaseModel):
     total: int = Field(description="How many records the user has in all")
     limit: int
     offset: int
+
+
+class JobOut(BaseModel):
+    """A conversion job (POST /record with `Prefer: respond-async`, or a long upload)."""
+
+    job_id: uuid.UUID
+    user_id: int
+    status: Literal["queued", "converting", "done", "failed"] = Field(
+        description="queued, converting, then done or failed (both final)"
+    )
+    progress: float = Field(ge=0, le=1, description="Share of the audio converted, 0..1")
+    url: str = Field(description="This job's own link (GET it with the owner's Bearer token)")
+    record_id: uuid.UUID | None = Field(description="The record it became, once done")
+    record_url: str | None = Field(description="The record's download link, once done")
+    problem: dict[str, Any] | None = Field(
+        description="Why it failed (RFC 9457 problem members), once failed"
+    )
+    original_filename: str | None
+    input_size_bytes: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: ConversionJob, url: str, record_url: str | None) -> JobOut:
+        return cls(
+            job_id=job.id,
+            user_id=job.user_id,
+            status=job.status,
+            progress=job.progress,
+            url=url,
+            record_id=job.record_id,
+            record_url=record_url,
+            problem=job.problem,
+            original_filename=job.original_filename,
+            input_size_bytes=job.input_size,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )

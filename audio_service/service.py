@@ -14,10 +14,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,7 @@ from audio_service.ranges import ByteRange
 from audio_service.settings import AudioSettings
 from audio_service.storage import RecordVanished, Storage, StorageUnavailable
 from audio_service.storage_postgres import PostgresStorage
-from audio_service.uploads import ConvertedUpload, Converter
+from audio_service.uploads import ConvertedUpload, Converter, ReceivedWav
 from shared.db import Database
 from shared.errors import AppError, Conflict, NotFound, QuotaExceeded
 
@@ -39,6 +39,13 @@ log = logging.getLogger("audio.conversion")
 storage_log = logging.getLogger("audio.storage")
 
 _NO_SUCH_RECORD = "No such record for this user."
+
+Finish = Callable[[AsyncSession], Awaitable[bool]]
+"""Runs in the transaction that makes a new record visible; False undoes the record."""
+
+
+class Superseded(Exception):
+    """A job's record was stored after another attempt of the job took it over: undone."""
 
 
 class WantsBytes(Protocol):
@@ -115,39 +122,53 @@ class AudioService:
             raise Conflict(f"The name {name!r} is taken.", name=name)
         return user, token
 
+    async def authorize_upload(self, user_id: int, token: str | None) -> None:
+        """Authenticates the uploader and checks their quota has room for one more record."""
+        async with self._database.unit_of_work() as session:
+            await auth.authenticate(session, self._hasher, user_id, token)
+            await self._check_quota(session, user_id, adding_bytes=1)
+
     async def create_record(
         self,
         *,
         user_id: int,
-        token: str | None,
-        file: BinaryIO,
+        wav: ReceivedWav,
         filename: str | None,
         cancel: threading.Event | None = None,
+        progress: Callable[[float], None] | None = None,
+        record_id: uuid.UUID | None = None,
+        finish: Finish | None = None,
+        admit: bool = True,
     ) -> Record:
-        """Authenticate, convert ``file``, store it; nothing is written unless all succeeded.
+        """Converts the staged ``wav`` of an authorised upload and stores the record; nothing
+        is written unless all succeeded.
 
-        The record row and its chunks are committed together, or none of them. The user's
-        quota is checked before the conversion and again, under a lock of the user's row,
-        where the record is stored (``audio_service.quota``). ``cancel`` set (the client
-        went away) stops the conversion.
+        The record row and its bytes are committed together, or none of them. The user's
+        quota is checked again, under a lock of the user's row, where the record is stored
+        (``audio_service.quota``). ``cancel`` set (the client went away) stops the
+        conversion. A job's worker passes its ``record_id``, and ``finish``, which runs in
+        the transaction that makes the record visible (``store_record``).
         """
-        async with self._database.unit_of_work() as session:
-            await auth.authenticate(session, self._hasher, user_id, token)
-            await self._check_quota(session, user_id, adding_bytes=1)
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted(file, cancel, user_id=user_id) as converted:
-            record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
+        async with self._converter.converted_wav(wav, cancel, progress, admit=admit) as converted:
+            record = new_record(
+                converted, user_id, sanitize_filename(filename), chunk_bytes, record_id
+            )
             started = time.perf_counter()
-            await self._store(record, converted.mp3_path)
+            await self.store_record(record, converted.mp3_path, finish)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
             self._metrics.stored(record.mp3_size)
         return record
 
-    async def _store(self, record: Record, mp3_path: Path) -> None:
+    async def store_record(
+        self, record: Record, mp3_path: Path, finish: Finish | None = None
+    ) -> None:
         """Pending row (naming the key), bytes, then the flip to ready: the record is
         visible only once both exist. On any failure the bytes and the row are removed at
         once where possible; what cannot be (the store or the database is down, the
-        process dies) the sweeper removes later, as the pending row still names it."""
+        process dies) the sweeper removes later, as the pending row still names it.
+        ``finish(session)`` runs in the flip's transaction; False from it undoes the record
+        (``Superseded``)."""
         storage = self._storages.for_new
         record.storage = storage.name
         record.storage_key = storage.key_for(record)
@@ -165,6 +186,8 @@ class AudioService:
                     raise RuntimeError(
                         f"record {record.id} stopped being pending during its upload"
                     )
+                if finish is not None and not await finish(session):
+                    raise Superseded(f"record {record.id} is no longer wanted")
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._discard(record, storage)
@@ -295,12 +318,16 @@ async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
-def _record(
-    converted: ConvertedUpload, user_id: int, filename: str | None, chunk_bytes: int
+def new_record(
+    converted: ConvertedUpload,
+    user_id: int,
+    filename: str | None,
+    chunk_bytes: int,
+    record_id: uuid.UUID | None = None,
 ) -> Record:
     result = converted.result
     return Record(
-        id=uuid.uuid4(),
+        id=record_id or uuid.uuid4(),
         user_id=user_id,
         original_filename=filename,
         input_size=converted.input_size,

@@ -215,6 +215,42 @@ class AudioSettings(ServiceSettings):
             "multipart upload counts as abandoned; longer than any upload can take."
         ),
     )
+    sync_max_duration_s: float | None = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Uploads whose audio lasts longer than this are converted by a worker: POST "
+            "/record answers 202 with the job at once, as with `Prefer: respond-async`. "
+            "Unset: only that header makes a job."
+        ),
+    )
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description=(
+            "Conversions of one job a worker starts before the job fails: a job whose worker "
+            "died or hit a transient fault (database, object store) is retried until then."
+        ),
+    )
+    job_retry_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Wait before a job's first retry after a transient fault, doubled each time.",
+    )
+    worker_heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a worker (python -m audio_service worker) says it is alive.",
+    )
+    worker_stalled_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "A worker silent this long counts as dead: another worker retries the job it was "
+            "converting. Keep it a few AUDIO_WORKER_HEARTBEAT_S."
+        ),
+    )
     download_max_age_s: int = Field(
         default=3600,
         ge=0,

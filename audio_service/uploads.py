@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -48,6 +48,14 @@ RETRY_AFTER_MAX_S = 300
 # Until the first conversion has been timed, a slot is taken to free up within this.
 FIRST_ESTIMATE_S = 1.0
 ESTIMATE_WEIGHT = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedWav:
+    """An uploaded WAV, copied into the staging directory."""
+
+    path: Path
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,11 @@ class Converter:
         self._metrics.queue_length.inc()
 
     def _convert(
-        self, src: Path, dst: Path, cancel: threading.Event | None
+        self,
+        src: Path,
+        dst: Path,
+        cancel: threading.Event | None,
+        progress: Callable[[float], None] | None,
     ) -> tuple[ConversionResult, float]:
         settings = self._settings
         self._metrics.in_progress.inc()
@@ -146,17 +158,30 @@ class Converter:
                     quality=settings.mp3_quality,
                     max_duration_s=settings.max_duration_s,
                     cancel=cancel,
+                    progress=progress,
                 )
         finally:
             self._metrics.in_progress.dec()
         return result, time.perf_counter() - started
 
     async def _run(
-        self, wav_path: Path, mp3_path: Path, cancel: threading.Event | None
+        self,
+        wav_path: Path,
+        mp3_path: Path,
+        cancel: threading.Event | None,
+        progress: Callable[[float], None] | None,
+        *,
+        admit: bool,
     ) -> tuple[ConversionResult, float, float]:
-        """(result, convert_s, wait_s): waits for a slot, then converts in a worker thread."""
+        """(result, convert_s, wait_s): waits for a slot, then converts in a worker thread.
+        ``admit``: refuse at once when the queue is full (uploads; a job queue's worker takes
+        only as many jobs as it has slots, so it never is)."""
         queued = time.perf_counter()
-        self._admit()
+        if admit:
+            self._admit()
+        else:
+            self._waiting += 1
+            self._metrics.queue_length.inc()
         try:
             await self._slots.acquire()
         finally:
@@ -168,7 +193,7 @@ class Converter:
             # The slot is held here, so the thread needs no limiter of its own beyond
             # anyio's default pool (40 threads, far more than the slots).
             result, convert_s = await anyio.to_thread.run_sync(
-                partial(self._convert, wav_path, mp3_path, cancel)
+                partial(self._convert, wav_path, mp3_path, cancel, progress)
             )
         finally:
             self._slots.release()
@@ -184,25 +209,55 @@ class Converter:
 
         ``cancel``, once set, stops the conversion (``ConversionCancelled``)."""
         with self.user_slot(user_id):
-            async with self._converted(file, cancel) as converted:
+            async with self.received(file) as wav, self.converted_wav(wav, cancel) as converted:
                 yield converted
 
     @asynccontextmanager
-    async def _converted(
-        self, file: BinaryIO, cancel: threading.Event | None
-    ) -> AsyncIterator[ConvertedUpload]:
-        limit = self._settings.max_upload_bytes
-        stem = self._staging_dir / uuid.uuid4().hex
-        wav_path, mp3_path = stem.with_suffix(".wav"), stem.with_suffix(".mp3")
+    async def received(self, file: BinaryIO) -> AsyncIterator[ReceivedWav]:
+        """``file`` copied into the staging directory (413 past AUDIO_MAX_UPLOAD_BYTES); the
+        copy exists until the block ends."""
+        wav_path = self._staging_dir / f"{uuid.uuid4().hex}.wav"
         try:
             try:
-                input_size = await anyio.to_thread.run_sync(copy_limited, file, wav_path, limit)
+                input_size = await anyio.to_thread.run_sync(
+                    copy_limited, file, wav_path, self._settings.max_upload_bytes
+                )
             except AppError as exc:
                 self._metrics.refused("file_too_large" if exc.status == 413 else None)
                 raise
             self._metrics.received(input_size)
+            yield ReceivedWav(wav_path, input_size)
+        finally:
+            wav_path.unlink(missing_ok=True)
+
+    @asynccontextmanager
+    async def staged(self, fill: Callable[[Path], Awaitable[int]]) -> AsyncIterator[ReceivedWav]:
+        """A WAV that ``fill(path)`` writes into the staging directory (returning its size),
+        e.g. from a job's staged chunks; it exists until the block ends."""
+        wav_path = self._staging_dir / f"{uuid.uuid4().hex}.wav"
+        try:
+            yield ReceivedWav(wav_path, await fill(wav_path))
+        finally:
+            wav_path.unlink(missing_ok=True)
+
+    @asynccontextmanager
+    async def converted_wav(
+        self,
+        wav: ReceivedWav,
+        cancel: threading.Event | None = None,
+        progress: Callable[[float], None] | None = None,
+        *,
+        admit: bool = True,
+    ) -> AsyncIterator[ConvertedUpload]:
+        """The staged ``wav`` converted to an MP3 file that exists until the block ends.
+        ``progress`` (called from the conversion's thread) gets the share done, 0..1."""
+        mp3_path = wav.path.with_suffix(".mp3")
+        input_size = wav.size
+        try:
             try:
-                result, convert_s, wait_s = await self._run(wav_path, mp3_path, cancel)
+                result, convert_s, wait_s = await self._run(
+                    wav.path, mp3_path, cancel, progress, admit=admit
+                )
             except (ConversionCancelled, asyncio.CancelledError):
                 # Stopped converting (the cancel event), or waiting for a slot.
                 self._metrics.cancelled()
@@ -239,6 +294,5 @@ class Converter:
             )
         finally:
             # Synchronous on purpose: it must also run when the request is cancelled, and
-            # unlinking two files does not block the loop for any noticeable time.
-            wav_path.unlink(missing_ok=True)
+            # unlinking a file does not block the loop for any noticeable time.
             mp3_path.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ down_revision: str | Sequence[str] | None = "5e0b7c1d9a42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_UNFINISHED = sa.text("status IN ('receiving', 'queued', 'converting')")
+_UNFINISHED = sa.text("status IN ('queued', 'converting')")
 _BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -108,7 +108,10 @@ END $$;
 def _execute_script(sql: str) -> None:
     """Many statements at once, in the migration's transaction: asyncpg runs a script only
     outside a prepared statement, i.e. on its own connection object, without parameters."""
-    await_only(op.get_bind().connection.driver_connection.execute(sql))
+    driver = op.get_bind().connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no driver connection to run the script on")
+    await_only(driver.execute(sql))
 
 
 def downgrade() -> None:

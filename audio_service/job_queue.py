@@ -1,0 +1,97 @@
+"""Where conversion jobs wait for a worker: procrastinate on PostgreSQL, or in-process on SQLite.
+
+- ``ProcrastinateQueue`` (PostgreSQL): the job's queue entry is a ``procrastinate_jobs`` row
+  inserted in the same transaction as the job row and its staged WAV (``repository.defer_job``),
+  so a crash of the API between them can neither lose a job nor queue one that does not
+  exist; workers (``python -m audio_service worker``, any number, on any machine that reaches
+  the database) take it with ``SELECT ... FOR UPDATE SKIP LOCKED`` and wake on NOTIFY.
+- ``InProcessQueue`` (SQLite, the embedded default of ``make run``): SQLite has no server
+  that another process could wait on, so the service converts its jobs itself, in the
+  background of the process that accepted them, through the same conversion slots as its
+  uploads. The 202 contract is the same; the durable part is the job row: a restart takes up
+  every job not final yet (``recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audio_service import repository
+
+log = logging.getLogger("audio.jobs")
+
+QUEUE_NAME = "conversions"
+TASK_NAME = "audio_service.convert"
+
+RunJob = Callable[[uuid.UUID], Awaitable[bool]]
+"""Converts one job; True when it is final (done or failed), False to retry it later."""
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+        """Queues the job in the caller's transaction (where the queue allows)."""
+        ...
+
+    def committed(self, job_id: uuid.UUID) -> None:
+        """The enqueueing transaction has committed."""
+        ...
+
+
+class ProcrastinateQueue:
+    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+        await repository.defer_job(
+            session, queue=QUEUE_NAME, task=TASK_NAME, args={"job_id": str(job_id)}
+        )
+
+    def committed(self, job_id: uuid.UUID) -> None:
+        pass  # the commit itself NOTIFYs the workers
+
+
+class InProcessQueue:
+    """Runs each job as a task of this process, retrying it (``retry_wait_s``, doubled each
+    time) while ``run`` says it is not final."""
+
+    def __init__(self, retry_wait_s: float) -> None:
+        self._retry_wait_s = retry_wait_s
+        self._run: RunJob | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, run: RunJob) -> None:
+        self._run = run
+
+    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+        pass  # the job row is the queue entry
+
+    def committed(self, job_id: uuid.UUID) -> None:
+        task = asyncio.create_task(self._convert(job_id), name=f"job-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def recover(self, job_ids: list[uuid.UUID]) -> None:
+        for job_id in job_ids:
+            self.committed(job_id)
+        if job_ids:
+            log.info("took up unfinished jobs", extra={"fields": {"jobs": len(job_ids)}})
+
+    async def _convert(self, job_id: uuid.UUID) -> None:
+        if self._run is None:
+            raise RuntimeError("the in-process queue was not started")
+        wait = self._retry_wait_s
+        while not await self._run(job_id):
+            await asyncio.sleep(wait)
+            wait *= 2
+
+    async def close(self) -> None:
+        """Stops the jobs in progress; their rows stay unfinished, for the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
