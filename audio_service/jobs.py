@@ -134,7 +134,7 @@ class JobService:
         await self._audio.authorize_upload(user_id, token)
         with self._converter.user_slot(user_id):
             async with self._converter.received(file) as wav:
-                if respond_async or await self._too_long_to_wait_for(wav):
+                if await self._too_long_to_wait_for(wav) or respond_async:
                     job = await self._accept(user_id, wav, filename)
                     return Accepted(job, preference_applied=respond_async)
                 return await self._audio.create_record(
@@ -142,14 +142,13 @@ class JobService:
                 )
 
     async def _too_long_to_wait_for(self, wav: ReceivedWav) -> bool:
+        """Also refuses, at once, what is no WAV it could convert (415, 422): a job would
+        only fail with the same problem later."""
+        info = await anyio.to_thread.run_sync(
+            partial(probe_wav, wav.path, max_duration_s=self._settings.max_duration_s)
+        )
         limit = self._settings.sync_max_duration_s
-        if limit is None:
-            return False
-        try:
-            info = await anyio.to_thread.run_sync(probe_wav, wav.path)
-        except AppError:
-            return False  # not a WAV it can convert: the conversion says why, at once
-        return info.duration_s > limit
+        return limit is not None and info.duration_s > limit
 
     async def _accept(self, user_id: int, wav: ReceivedWav, filename: str | None) -> ConversionJob:
         chunk_bytes = self._settings.storage_chunk_bytes

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audio_service.main import create_app
@@ -153,3 +154,14 @@ async def user(client: httpx.AsyncClient) -> AudioUser:
 def tone_wav(tmp_path: Path) -> Path:
     """0.5 s of 44.1 kHz 16-bit stereo: about 88 KB."""
     return write_tone_wav(tmp_path / "tone.wav", sample_rate=44100, channels=2, duration_s=0.5)
+
+
+@pytest.fixture
+async def empty_queue(db_engine: AsyncEngine) -> AsyncIterator[None]:
+    """The job queue's own tables (procrastinate's, not in our metadata) emptied after the
+    test, as ``truncate_all`` empties ours."""
+    yield
+    async with db_engine.begin() as connection:
+        await connection.execute(
+            text("TRUNCATE procrastinate_jobs, procrastinate_workers, procrastinate_events CASCADE")
+        )
