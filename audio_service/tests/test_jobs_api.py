@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import text
@@ -62,7 +63,8 @@ async def test_respond_async_answers_202_with_the_queued_job(
         None,
         None,
     )
-    assert job["input_size_bytes"] == tone_wav.stat().st_size
+    size = (await anyio.Path(tone_wav).stat()).st_size
+    assert job["input_size_bytes"] == size
     # The queue entry was committed with the job row.
     assert await _queue_rows(db_engine) == [("audio_service.convert", "todo", job["job_id"])]
     async with db_engine.connect() as connection:
@@ -70,7 +72,7 @@ async def test_respond_async_answers_202_with_the_queued_job(
             text("SELECT sum(length(data)) FROM job_chunks WHERE job_id = :id"),
             {"id": job["job_id"]},
         )
-    assert staged == tone_wav.stat().st_size
+    assert staged == size
 
     polled = await client.get(f"/record/jobs/{job['job_id']}", headers=bearer_header(user))
     assert polled.status_code == 200, polled.text
