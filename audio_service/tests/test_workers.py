@@ -1,0 +1,263 @@
+"""Conversion workers as real processes (``python -m audio_service worker``) on the test
+PostgreSQL: jobs queued through the API are converted by them; a worker SIGKILLed in the
+middle of a conversion loses nothing and makes no duplicate; a restarted API loses no job;
+failures end ``failed`` with a problem. The API runs in-process (it is not what dies here)."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from audio_service.jobs import record_id_of
+from audio_service.settings import AudioSettings
+from devstack.processes import ManagedProcess, python_module
+from testkit.audio import AudioUser, bearer_header, create_user, upload
+from testkit.wav import write_tone_wav
+
+from .conftest import ClientFactory
+
+pytestmark = pytest.mark.usefixtures("empty_queue")
+
+ASYNC = {"Prefer": "respond-async"}
+FINAL = ("done", "failed")
+DEADLINE_S = 60.0
+# Quick heartbeats, so that a killed worker is noticed within seconds.
+WORKER_SETTINGS: dict[str, Any] = {
+    "conversion_workers": 1,
+    "worker_heartbeat_s": 0.3,
+    "worker_stalled_after_s": 1.5,
+    "job_retry_wait_s": 0,
+    "storage_sweep_interval_s": 0,
+}
+
+
+def _env(settings: AudioSettings, **overrides: Any) -> dict[str, str]:
+    """The settings as the worker's environment (AUDIO_<FIELD>)."""
+    values = settings.model_dump(mode="json")
+    values.update(overrides)
+    env = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "token_secret":
+            value = settings.token_secret.get_secret_value()
+        env[f"AUDIO_{name.upper()}"] = str(value)
+    return env
+
+
+@pytest.fixture
+def worker_settings(settings: AudioSettings) -> AudioSettings:
+    return settings.model_copy(update=WORKER_SETTINGS)
+
+
+@pytest.fixture
+def start_worker(worker_settings: AudioSettings, tmp_path: Path) -> Iterator[Any]:
+    """``start_worker(hold=None, **settings)``: a worker process; ``hold`` (a directory)
+    makes it stop in its first conversion (``worker_process``). All are stopped at the end."""
+    started: list[ManagedProcess] = []
+
+    def start(hold: Path | None = None, **overrides: Any) -> ManagedProcess:
+        env = _env(worker_settings, **overrides)
+        if hold is not None:
+            env["TEST_WORKER_HOLD_DIR"] = str(hold)
+        process = ManagedProcess(
+            f"worker-{len(started)}",
+            python_module("audio_service.tests.worker_process"),
+            env=env,
+            log_path=tmp_path / f"worker-{len(started)}.log",
+        )
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop(timeout_s=10)
+
+
+async def _wait_for(check: Any, what: str) -> Any:
+    """Polls ``check()`` until it returns something true; fails after DEADLINE_S."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await anyio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def _final(client: httpx.AsyncClient, user: AudioUser, job_id: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        response = await client.get(f"/record/jobs/{job_id}", headers=bearer_header(user))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body if body["status"] in FINAL else None
+
+    result: dict[str, Any] = await _wait_for(check, f"job {job_id} to end")
+    return result
+
+
+async def _held_by(hold: Path) -> Path:
+    """The marker of the held worker once it is mid-conversion."""
+
+    async def check() -> Path | None:
+        return next(iter(await anyio.to_thread.run_sync(lambda: list(hold.iterdir()))), None)
+
+    marker: Path = await _wait_for(check, "the held worker to start converting")
+    return marker
+
+
+async def _queue(client: httpx.AsyncClient, user: AudioUser, wav: Path, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        response = await upload(client, user, wav, headers=ASYNC)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["job_id"])
+    return ids
+
+
+async def _records_of(engine: AsyncEngine, user: AudioUser) -> list[tuple[uuid.UUID, str]]:
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            text("SELECT id, state FROM records WHERE user_id = :user"), {"user": user.user_id}
+        )
+        return [(row[0], row[1]) for row in result]
+
+
+async def _leftover_staging(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT count(*) FROM job_chunks")) or 0)
+
+
+@contextmanager
+def _killed(process: ManagedProcess) -> Iterator[None]:
+    process.send_signal(signal.SIGKILL)
+    yield
+
+
+async def test_a_worker_converts_queued_jobs_into_records(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path, db_engine: AsyncEngine
+) -> None:
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        [job_id] = await _queue(client, user, tone_wav, 1)
+        start_worker()
+        job = await _final(client, user, job_id)
+        assert job["status"] == "done", job
+        assert job["progress"] == 1.0
+        assert job["record_id"] == str(record_id_of(uuid.UUID(job_id), 1))
+        download = await client.get(job["record_url"])
+        assert download.status_code == 200
+        assert download.headers["Content-Type"] == "audio/mpeg"
+        assert await _leftover_staging(db_engine) == 0
+
+
+async def test_a_worker_killed_mid_conversion_loses_nothing_and_duplicates_nothing(
+    make_client: ClientFactory,
+    start_worker: Any,
+    tone_wav: Path,
+    db_engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        job_ids = await _queue(client, user, tone_wav, 3)
+        doomed = start_worker(hold=hold)
+        await _held_by(hold)  # mid-conversion of one job (the first: the queue is FIFO)
+        doomed.send_signal(signal.SIGKILL)
+        start_worker()
+        jobs = [await _final(client, user, job_id) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["done"] * 3, jobs
+    records = await _records_of(db_engine, user)
+    # One record per job, all visible, none from the killed attempt.
+    assert sorted(state for _, state in records) == ["ready"] * 3
+    assert {str(record_id) for record_id, _ in records} == {job["record_id"] for job in jobs}
+    async with db_engine.connect() as connection:
+        attempts = await connection.scalar(
+            text("SELECT attempts FROM conversion_jobs WHERE id = :id"), {"id": job_ids[0]}
+        )
+    assert attempts == 2  # the killed one and its retry on the other worker
+    assert await _leftover_staging(db_engine) == 0
+
+
+async def test_a_job_whose_workers_keep_dying_fails_with_a_problem(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        [job_id] = await _queue(client, user, tone_wav, 1)
+        doomed = start_worker(hold=hold, job_max_attempts=1)
+        await _held_by(hold)
+        doomed.send_signal(signal.SIGKILL)
+        start_worker(job_max_attempts=1)
+        job = await _final(client, user, job_id)
+    assert job["status"] == "failed"
+    assert job["record_url"] is None
+    problem = job["problem"]
+    assert (problem["status"], problem["code"], problem["attempts"]) == (
+        500,
+        "conversion_gave_up",
+        1,
+    )
+    assert "did not finish" in problem["detail"]
+
+
+async def test_a_restarted_api_loses_no_queued_job(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path
+) -> None:
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        job_ids = await _queue(client, user, tone_wav, 2)
+    # That API is gone; the jobs wait in the database for a worker and a new API.
+    start_worker()
+    async with make_client(**WORKER_SETTINGS) as client:
+        jobs = [await _final(client, user, job_id) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["done", "done"]
+
+
+async def test_a_job_refused_when_stored_fails_with_that_problem(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path
+) -> None:
+    # Both pass the quota's check at upload (no record yet); the second is refused by the
+    # check under the user's lock when its record is stored.
+    async with make_client(**WORKER_SETTINGS, user_max_records=1) as client:
+        user = await create_user(client)
+        job_ids = await _queue(client, user, tone_wav, 2)
+        start_worker(user_max_records=1)
+        jobs = [await _final(client, user, job_id) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["done", "failed"]
+    problem = jobs[1]["problem"]
+    assert problem["status"] == 403
+    assert problem["quota"] == "records"
+
+
+async def test_two_workers_share_the_queue(
+    make_client: ClientFactory,
+    start_worker: Any,
+    tmp_path: Path,
+    db_engine: AsyncEngine,
+) -> None:
+    wav = write_tone_wav(tmp_path / "one.wav", sample_rate=22050, channels=1, duration_s=1)
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        job_ids = await _queue(client, user, wav, 6)
+        first, second = start_worker(), start_worker()
+        jobs = [await _final(client, user, job_id) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["done"] * 6
+    assert len(await _records_of(db_engine, user)) == 6
+    assert first.running() and second.running()
