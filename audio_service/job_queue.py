@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -30,8 +31,9 @@ log = logging.getLogger("audio.jobs")
 QUEUE_NAME = "conversions"
 TASK_NAME = "audio_service.convert"
 
-RunJob = Callable[[uuid.UUID], Awaitable[bool]]
-"""Converts one job; True when it is final (done or failed), False to retry it later."""
+RunJob = Callable[[uuid.UUID, threading.Event], Awaitable[bool]]
+"""Converts one job (stopping when the event is set); True when it is final (done or
+failed), False to retry it later."""
 
 
 class JobQueue(Protocol):
@@ -62,6 +64,7 @@ class InProcessQueue:
         self._retry_wait_s = retry_wait_s
         self._run: RunJob | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = threading.Event()
 
     def start(self, run: RunJob) -> None:
         self._run = run
@@ -84,12 +87,18 @@ class InProcessQueue:
         if self._run is None:
             raise RuntimeError("the in-process queue was not started")
         wait = self._retry_wait_s
-        while not await self._run(job_id):
-            await asyncio.sleep(wait)
-            wait *= 2
+        try:
+            while not await self._run(job_id, self._stopping):
+                await asyncio.sleep(wait)
+                wait *= 2
+        except Exception:
+            if not self._stopping.is_set():
+                log.exception("an in-process job stopped", extra={"fields": {"job": str(job_id)}})
 
     async def close(self) -> None:
-        """Stops the jobs in progress; their rows stay unfinished, for the next start."""
+        """Stops the jobs in progress (a conversion between two blocks); their rows stay
+        unfinished, for the next start."""
+        self._stopping.set()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

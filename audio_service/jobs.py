@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service import auth, repository
+from audio_service.conversion import ConversionCancelled
 from audio_service.filenames import sanitize_filename
 from audio_service.job_queue import JobQueue
 from audio_service.metrics import AudioMetrics
@@ -190,9 +192,10 @@ class JobService:
 
     # --- the workers --------------------------------------------------------------------------
 
-    async def run(self, job_id: uuid.UUID) -> bool:
+    async def run(self, job_id: uuid.UUID, cancel: threading.Event | None = None) -> bool:
         """Converts the job; True when it is final now (done, failed, or not this worker's
-        to do), False when a transient fault calls for a retry later."""
+        to do), False when a transient fault calls for a retry later. ``cancel`` set stops
+        the conversion (``ConversionCancelled``) and leaves the job for a later attempt."""
         try:
             async with self._database.unit_of_work() as session:
                 job = await repository.claim_job(session, job_id)
@@ -214,6 +217,7 @@ class JobService:
                 record = await self._audio.create_record(
                     user_id=job.user_id,
                     wav=wav,
+                    cancel=cancel,
                     filename=job.original_filename,
                     progress=progress,
                     record_id=record_id_of(job.id, attempt),
@@ -224,11 +228,17 @@ class JobService:
                 )
         except Superseded:
             return True  # another attempt holds the job
+        except ConversionCancelled:
+            raise  # this process is stopping: the job stays converting, for the next attempt
         except AppError as exc:
             if exc.status < 500:  # the WAV (or the quota) says no: retrying cannot help
                 return await self._fail(job, attempt, problem_of(exc))
             return await self._transient(job, attempt, exc.detail)
-        except (OSError, RuntimeError) as exc:
+        except Exception as exc:
+            # Any other fault is retried, then fails the job: it never stays converting.
+            log.exception(
+                "conversion job attempt crashed", extra={"fields": {"job_id": str(job.id)}}
+            )
             return await self._transient(job, attempt, f"{type(exc).__name__}: {exc}")
         self._metrics.job_finished("done")
         log.info(

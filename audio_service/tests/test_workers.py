@@ -9,7 +9,6 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from audio_service.jobs import record_id_of
 from audio_service.settings import AudioSettings
 from devstack.processes import ManagedProcess, python_module
 from testkit.audio import AudioUser, bearer_header, create_user, upload
-from testkit.wav import write_tone_wav
 
 from .conftest import ClientFactory
 
@@ -140,12 +138,6 @@ async def _leftover_staging(engine: AsyncEngine) -> int:
         return int(await connection.scalar(text("SELECT count(*) FROM job_chunks")) or 0)
 
 
-@contextmanager
-def _killed(process: ManagedProcess) -> Iterator[None]:
-    process.send_signal(signal.SIGKILL)
-    yield
-
-
 async def test_a_worker_converts_queued_jobs_into_records(
     make_client: ClientFactory, start_worker: Any, tone_wav: Path, db_engine: AsyncEngine
 ) -> None:
@@ -246,18 +238,29 @@ async def test_a_job_refused_when_stored_fails_with_that_problem(
     assert problem["quota"] == "records"
 
 
-async def test_two_workers_share_the_queue(
+async def test_two_workers_take_a_job_each_at_once(
     make_client: ClientFactory,
     start_worker: Any,
-    tmp_path: Path,
+    tone_wav: Path,
     db_engine: AsyncEngine,
+    tmp_path: Path,
 ) -> None:
-    wav = write_tone_wav(tmp_path / "one.wav", sample_rate=22050, channels=1, duration_s=1)
+    """Both held in a conversion at the same time (two markers); then both are killed and
+    a third worker finishes everything."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
     async with make_client(**WORKER_SETTINGS) as client:
         user = await create_user(client)
-        job_ids = await _queue(client, user, wav, 6)
-        first, second = start_worker(), start_worker()
+        job_ids = await _queue(client, user, tone_wav, 4)
+        held = [start_worker(hold=hold), start_worker(hold=hold)]
+
+        async def both() -> bool:
+            return len(await anyio.to_thread.run_sync(lambda: list(hold.iterdir()))) == 2
+
+        await _wait_for(both, "both workers to be converting")
+        for process in held:
+            process.send_signal(signal.SIGKILL)
+        start_worker()
         jobs = [await _final(client, user, job_id) for job_id in job_ids]
-    assert [job["status"] for job in jobs] == ["done"] * 6
-    assert len(await _records_of(db_engine, user)) == 6
-    assert first.running() and second.running()
+    assert [job["status"] for job in jobs] == ["done"] * 4
+    assert len(await _records_of(db_engine, user)) == 4
