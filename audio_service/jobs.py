@@ -136,21 +136,30 @@ class JobService:
         await self._audio.authorize_upload(user_id, token)
         with self._converter.user_slot(user_id):
             async with self._converter.received(file) as wav:
-                if await self._too_long_to_wait_for(wav) or respond_async:
+                if await self._goes_to_a_job(wav, respond_async):
                     job = await self._accept(user_id, wav, filename)
                     return Accepted(job, preference_applied=respond_async)
                 return await self._audio.create_record(
                     user_id=user_id, wav=wav, filename=filename, cancel=cancel
                 )
 
-    async def _too_long_to_wait_for(self, wav: ReceivedWav) -> bool:
-        """Also refuses, at once, what is no WAV it could convert (415, 422): a job would
-        only fail with the same problem later."""
-        info = await anyio.to_thread.run_sync(
-            partial(probe_wav, wav.path, max_duration_s=self._settings.max_duration_s)
-        )
+    async def _goes_to_a_job(self, wav: ReceivedWav, respond_async: bool) -> bool:
+        """Whether the upload is converted by a worker: asked for, or longer than
+        AUDIO_SYNC_MAX_DURATION_S. A job's WAV is probed first, so what the conversion would
+        refuse (415, 422) is refused at once rather than by a failed job later."""
         limit = self._settings.sync_max_duration_s
-        return limit is not None and info.duration_s > limit
+        if not respond_async and limit is None:
+            return False
+        try:
+            info = await anyio.to_thread.run_sync(
+                partial(probe_wav, wav.path, max_duration_s=self._settings.max_duration_s)
+            )
+        except AppError as exc:
+            if not respond_async:
+                return False  # the conversion in the request refuses it, as ever
+            self._converter.note_refusal(exc, wav.size)
+            raise
+        return respond_async or (limit is not None and info.duration_s > limit)
 
     async def _accept(self, user_id: int, wav: ReceivedWav, filename: str | None) -> ConversionJob:
         chunk_bytes = self._settings.storage_chunk_bytes

@@ -240,6 +240,15 @@ class Converter:
         finally:
             wav_path.unlink(missing_ok=True)
 
+    def note_refusal(self, exc: AppError, input_size: int) -> None:
+        """Counts and logs a WAV the conversion (or the probe before it) refused."""
+        code = exc.extra.get("code")
+        if exc.status >= 500:
+            self._metrics.failed()
+        else:
+            self._metrics.refused(code)
+        log.info("conversion refused", extra={"fields": {"code": code, "input_bytes": input_size}})
+
     @asynccontextmanager
     async def converted_wav(
         self,
@@ -269,15 +278,7 @@ class Converter:
             except ServiceUnavailable:
                 raise  # the queue was full: no conversion was attempted
             except AppError as exc:
-                code = exc.extra.get("code")
-                if exc.status >= 500:
-                    self._metrics.failed()
-                else:
-                    self._metrics.refused(code)
-                log.info(
-                    "conversion refused",
-                    extra={"fields": {"code": code, "input_bytes": input_size}},
-                )
+                self.note_refusal(exc, input_size)
                 raise
             except Exception:
                 self._metrics.failed()
