@@ -353,6 +353,34 @@ def check_gateway(model: dict[str, Any]) -> str:
 # --- main --------------------------------------------------------------------------------------
 
 
+WORKER_COMMAND = ["python", "-m", "audio_service", "worker"]
+
+
+def check_worker(model: dict[str, Any]) -> str:
+    """The conversion workers: the audio image running ``python -m audio_service worker``,
+    replicated, with every setting the audio service has (the same database and storage)."""
+    services = model["services"]
+    worker, audio = services.get("worker"), services["audio"]
+    if worker is None:
+        raise CheckFailed("no worker service")
+    problems = []
+    if worker.get("command") != WORKER_COMMAND:
+        problems.append(f"worker command is {worker.get('command')}, not {WORKER_COMMAND}")
+    if worker.get("build", {}).get("dockerfile") != audio.get("build", {}).get("dockerfile"):
+        problems.append("worker is not built from the audio service's Dockerfile")
+    replicas = worker.get("deploy", {}).get("replicas")
+    if not isinstance(replicas, int) or replicas < 1:
+        problems.append(f"worker deploy.replicas is {replicas!r}, not a count of at least 1")
+    wanted = {k: v for k, v in (audio.get("environment") or {}).items() if k.startswith("AUDIO_")}
+    have = worker.get("environment") or {}
+    differing = sorted(k for k, v in wanted.items() if have.get(k) != v)
+    if differing:
+        problems.append(f"worker settings differ from the audio service's: {', '.join(differing)}")
+    if problems:
+        raise CheckFailed("\n".join(problems))
+    return f"{replicas} replica(s), {len(wanted)} settings shared with audio"
+
+
 def main() -> int:
     failures = 0
 
@@ -374,6 +402,7 @@ def main() -> int:
     if isinstance(model, dict):
         run("Dockerfile COPY sources", lambda: check_copy_sources(model))
         run("gateway template with the compose environment", lambda: check_gateway(model))
+        run("conversion worker service", lambda: check_worker(model))
     else:
         failures += 1
         print("FAIL  COPY sources and gateway template: need a valid docker-compose.yml")
