@@ -25,6 +25,7 @@ def test_env_example_names_every_setting_and_only_those() -> None:
     # The optional object store of the compose "s3" profile.
     compose_only |= {"COMPOSE_PROFILES", "SEAWEEDFS_ACCESS_KEY_ID", "SEAWEEDFS_SECRET_ACCESS_KEY"}
     compose_only |= {"PROMETHEUS_PORT", "GRAFANA_PORT", "GRAFANA_ADMIN_PASSWORD"}
+    compose_only |= {"WORKER_REPLICAS"}  # how many conversion worker containers
     text = (ROOT / ".env.example").read_text()
     named = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
     assert named, ".env.example lists no settings"
