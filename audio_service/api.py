@@ -205,6 +205,8 @@ async def upload_record(
         file=form.file.file,
         filename=form.file.filename,
         respond_async=respond_async_preferred(prefer or []),
+        base_url=base,
+        callback_url=form.callback_url,
     )
     # A client that disconnects stops its conversion: nobody would read the answer.
     outcome = await unless_client_leaves(

@@ -29,71 +29,81 @@ from audio_service import repository
 log = logging.getLogger("audio.jobs")
 
 QUEUE_NAME = "conversions"
-TASK_NAME = "audio_service.convert"
+CONVERT = "audio_service.convert"
+CALLBACK = "audio_service.callback"
+TASKS = (CONVERT, CALLBACK)
 
 RunJob = Callable[[uuid.UUID, threading.Event], Awaitable[bool]]
-"""Converts one job (stopping when the event is set); True when it is final (done or
-failed), False to retry it later."""
+"""Does one task of a job (``CONVERT`` it, or deliver its ``CALLBACK``), stopping when the
+event is set; True when done with, False to retry it later."""
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
-        """Queues the job in the caller's transaction (where the queue allows)."""
+    async def enqueue(self, session: AsyncSession, task: str, job_id: uuid.UUID) -> None:
+        """Queues ``task`` of the job in the caller's transaction (where the queue allows)."""
         ...
 
-    def committed(self, job_id: uuid.UUID) -> None:
+    def committed(self, task: str, job_id: uuid.UUID) -> None:
         """The enqueueing transaction has committed."""
         ...
 
 
 class ProcrastinateQueue:
-    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+    async def enqueue(self, session: AsyncSession, task: str, job_id: uuid.UUID) -> None:
         await repository.defer_job(
-            session, queue=QUEUE_NAME, task=TASK_NAME, args={"job_id": str(job_id)}
+            session, queue=QUEUE_NAME, task=task, args={"job_id": str(job_id)}
         )
 
-    def committed(self, job_id: uuid.UUID) -> None:
+    def committed(self, task: str, job_id: uuid.UUID) -> None:
         pass  # the commit itself NOTIFYs the workers
 
 
 class InProcessQueue:
-    """Runs each job as a task of this process, retrying it (``retry_wait_s``, doubled each
-    time) while ``run`` says it is not final."""
+    """Runs each task as an asyncio task of this process, retrying it (``retry_wait_s``,
+    doubled each time) while its runner says it is not done with, at most the runner's
+    attempts (None: until it is; the conversion counts its own)."""
 
     def __init__(self, retry_wait_s: float) -> None:
         self._retry_wait_s = retry_wait_s
-        self._run: RunJob | None = None
+        self._runners: dict[str, tuple[RunJob, int | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = threading.Event()
 
-    def start(self, run: RunJob) -> None:
-        self._run = run
+    def start(self, runners: dict[str, tuple[RunJob, int | None]]) -> None:
+        self._runners = runners
 
-    async def enqueue(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+    async def enqueue(self, session: AsyncSession, task: str, job_id: uuid.UUID) -> None:
         pass  # the job row is the queue entry
 
-    def committed(self, job_id: uuid.UUID) -> None:
-        task = asyncio.create_task(self._convert(job_id), name=f"job-{job_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def committed(self, task: str, job_id: uuid.UUID) -> None:
+        running = asyncio.create_task(self._run(task, job_id), name=f"{task}-{job_id}")
+        self._tasks.add(running)
+        running.add_done_callback(self._tasks.discard)
 
     async def recover(self, job_ids: list[uuid.UUID]) -> None:
         for job_id in job_ids:
-            self.committed(job_id)
+            self.committed(CONVERT, job_id)
         if job_ids:
             log.info("took up unfinished jobs", extra={"fields": {"jobs": len(job_ids)}})
 
-    async def _convert(self, job_id: uuid.UUID) -> None:
-        if self._run is None:
-            raise RuntimeError("the in-process queue was not started")
+    async def _run(self, task: str, job_id: uuid.UUID) -> None:
+        run, attempts = self._runners[task]
         wait = self._retry_wait_s
+        tried = 0
         try:
-            while not await self._run(job_id, self._stopping):
+            while not await run(job_id, self._stopping):
+                tried += 1
+                if attempts is not None and tried >= attempts:
+                    log.warning(
+                        "in-process task given up",
+                        extra={"fields": {"task": task, "job": str(job_id), "attempts": tried}},
+                    )
+                    return
                 await asyncio.sleep(wait)
                 wait *= 2
         except Exception:
             if not self._stopping.is_set():
-                log.exception("an in-process job stopped", extra={"fields": {"job": str(job_id)}})
+                log.exception("an in-process task stopped", extra={"fields": {"job": str(job_id)}})
 
     async def close(self) -> None:
         """Stops the jobs in progress (a conversion between two blocks); their rows stay

@@ -43,13 +43,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audio_service import auth, repository
 from audio_service.conversion import ConversionCancelled
 from audio_service.filenames import sanitize_filename
-from audio_service.job_queue import JobQueue
+from audio_service.job_queue import CALLBACK, CONVERT, JobQueue
 from audio_service.metrics import AudioMetrics
 from audio_service.models import QUEUED, ConversionJob, Record
 from audio_service.service import AudioService, Superseded
 from audio_service.settings import AudioSettings
 from audio_service.uploads import Converter, ReceivedWav
 from audio_service.wav_probe import probe_wav
+from audio_service.webhooks import check_callback_url
 from shared.db import Database
 from shared.errors import AppError, NotFound, Unauthorized
 
@@ -130,14 +131,19 @@ class JobService:
         file: Any,
         filename: str | None,
         respond_async: bool,
+        base_url: str,
+        callback_url: str | None = None,
         cancel: Any = None,
     ) -> Record | Accepted:
-        """The record, converted in this request; or the job that will convert it."""
+        """The record, converted in this request; or the job that will convert it (asked
+        for, a callback wanted, or a long upload). ``base_url``: of the links it will hold."""
+        if callback_url is not None:
+            callback_url = check_callback_url(callback_url, self._settings)
         await self._audio.authorize_upload(user_id, token)
         with self._converter.user_slot(user_id):
             async with self._converter.received(file) as wav:
-                if await self._goes_to_a_job(wav, respond_async):
-                    job = await self._accept(user_id, wav, filename)
+                if await self._goes_to_a_job(wav, respond_async or callback_url is not None):
+                    job = await self._accept(user_id, wav, filename, base_url, callback_url)
                     return Accepted(job, preference_applied=respond_async)
                 return await self._audio.create_record(
                     user_id=user_id, wav=wav, filename=filename, cancel=cancel
@@ -161,7 +167,14 @@ class JobService:
             raise
         return respond_async or (limit is not None and info.duration_s > limit)
 
-    async def _accept(self, user_id: int, wav: ReceivedWav, filename: str | None) -> ConversionJob:
+    async def _accept(
+        self,
+        user_id: int,
+        wav: ReceivedWav,
+        filename: str | None,
+        base_url: str,
+        callback_url: str | None,
+    ) -> ConversionJob:
         chunk_bytes = self._settings.storage_chunk_bytes
         job = ConversionJob(
             id=uuid.uuid4(),
@@ -172,12 +185,14 @@ class JobService:
             input_size=wav.size,
             chunk_bytes=chunk_bytes,
             attempts=0,
+            base_url=base_url,
+            callback_url=callback_url,
         )
         async with self._database.unit_of_work() as session:
             await repository.add_job(session, job)
             await _stage(session, job, wav.path)
-            await self._queue.enqueue(session, job.id)
-        self._queue.committed(job.id)
+            await self._queue.enqueue(session, CONVERT, job.id)
+        self._queue.committed(CONVERT, job.id)
         self._metrics.job_queued()
         log.info(
             "conversion job queued",
@@ -230,9 +245,7 @@ class JobService:
                     filename=job.original_filename,
                     progress=progress,
                     record_id=record_id_of(job.id, attempt),
-                    finish=lambda session: repository.finish_job(
-                        session, job.id, attempt, record_id_of(job.id, attempt)
-                    ),
+                    finish=partial(self._finish, job=job, attempt=attempt),
                     admit=False,
                 )
         except Superseded:
@@ -249,6 +262,7 @@ class JobService:
                 "conversion job attempt crashed", extra={"fields": {"job_id": str(job.id)}}
             )
             return await self._transient(job, attempt, f"{type(exc).__name__}: {exc}")
+        self._called_back(job)
         self._metrics.job_finished("done")
         log.info(
             "conversion job done",
@@ -269,15 +283,31 @@ class JobService:
         try:
             async with self._database.unit_of_work() as session:
                 failed = await repository.fail_job(session, job.id, attempt, problem)
+                if failed is not None and job.callback_url is not None:
+                    await self._queue.enqueue(session, CALLBACK, job.id)
         except AppError:
             return False  # the database is away: the next attempt records the failure
         if failed is not None:
+            self._called_back(job)
             self._metrics.job_finished("failed")
             log.info(
                 "conversion job failed",
                 extra={"fields": {"job_id": str(job.id), "problem": problem}},
             )
         return True
+
+    async def _finish(self, session: AsyncSession, *, job: ConversionJob, attempt: int) -> bool:
+        """In the transaction that makes the record visible: the job done, by this attempt
+        only, and its callback queued."""
+        if not await repository.finish_job(session, job.id, attempt, record_id_of(job.id, attempt)):
+            return False
+        if job.callback_url is not None:
+            await self._queue.enqueue(session, CALLBACK, job.id)
+        return True
+
+    def _called_back(self, job: ConversionJob) -> None:
+        if job.callback_url is not None:
+            self._queue.committed(CALLBACK, job.id)
 
     @asynccontextmanager
     async def _progress(

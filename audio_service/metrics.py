@@ -13,6 +13,7 @@ NO_REASON = "none"
 UNKNOWN_CODEC = "unknown"
 OUTCOMES = ("ok", "refused", "failed", "cancelled")
 JOB_OUTCOMES = ("queued", "done", "failed")
+WEBHOOK_OUTCOMES = ("delivered", "retried")
 REJECTIONS = ("queue_full", "user_busy", "quota_bytes", "quota_records")
 """Uploads refused before or after their conversion for the service's own limits."""
 
@@ -80,6 +81,13 @@ class AudioMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.webhooks = Counter(
+            "audio_webhooks",
+            "Job callback deliveries: delivered (answered 2xx), retried (refused or "
+            "unreachable; tried again later).",
+            ["outcome"],
+            registry=registry,
+        )
         # Series that alerts and dashboards read start at 0 (see quiz_service.metrics).
         for outcome in OUTCOMES:
             self.conversions.labels(outcome, NO_REASON, UNKNOWN_CODEC)
@@ -87,6 +95,8 @@ class AudioMetrics:
             self.rejected.labels(reason)
         for outcome in JOB_OUTCOMES:
             self.jobs.labels(outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhooks.labels(outcome)
 
     def converted(self, *, codec: str, audio_s: float, convert_s: float) -> None:
         self.conversions.labels("ok", NO_REASON, codec).inc()
@@ -118,3 +128,6 @@ class AudioMetrics:
 
     def job_finished(self, outcome: str) -> None:
         self.jobs.labels(outcome).inc()
+
+    def webhook(self, outcome: str) -> None:
+        self.webhooks.labels(outcome).inc()

@@ -181,6 +181,8 @@ class ConversionJob(Base):
     # The RFC 9457 problem (without request_id/instance) of a failed job.
     problem: Mapped[dict[str, object] | None] = mapped_column(JSON)
     callback_url: Mapped[str | None] = mapped_column(String(CALLBACK_URL_MAX_LENGTH))
+    # Scheme, host and prefix of the links the client was given (for the callback's links).
+    base_url: Mapped[str] = mapped_column(String(CALLBACK_URL_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(
         UtcDateTime, default=_now, server_default=func.now()
     )

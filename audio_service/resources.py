@@ -11,10 +11,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import httpx
 
 from audio_service import repository
 from audio_service.auth import TokenHasher
-from audio_service.job_queue import InProcessQueue, JobQueue, ProcrastinateQueue
+from audio_service.job_queue import CALLBACK, CONVERT, InProcessQueue, JobQueue, ProcrastinateQueue
 from audio_service.jobs import JobService
 from audio_service.metrics import AudioMetrics
 from audio_service.service import AudioService, Storages
@@ -25,6 +26,7 @@ from audio_service.storage_postgres import PostgresStorage
 from audio_service.storage_s3 import S3Storage, s3_client
 from audio_service.storage_sweep import sweep_logged
 from audio_service.uploads import Converter
+from audio_service.webhooks import WebhookSender
 from shared.db import Database, async_url, is_sqlite
 
 log = logging.getLogger("audio")
@@ -38,6 +40,7 @@ class AudioResources:
     database: Database
     audio: AudioService
     jobs: JobService
+    webhooks: WebhookSender
 
 
 def wants_s3(settings: AudioSettings) -> bool:
@@ -76,7 +79,7 @@ async def open_resources(
     if secret == LOCAL_TOKEN_SECRET and not is_sqlite(async_url(settings.database_url)):
         log.warning("AUDIO_TOKEN_SECRET is the local default; set a secret of your own")
     with staging_dir(settings.tmp_dir) as staging:
-        async with open_storages(settings, database) as storages:
+        async with open_storages(settings, database) as storages, AsyncExitStack() as stack:
             hasher = TokenHasher(secret)
             converter = Converter(settings, staging, metrics)
             audio = AudioService(database, settings, hasher, converter, storages, metrics)
@@ -85,12 +88,22 @@ async def open_resources(
             jobs = JobService(database, settings, hasher, converter, audio, queue, metrics)
             # In the background: a start must not wait for (or fail with) the object store.
             sweeper = asyncio.create_task(_sweep_forever(settings, database, storages))
+            # No redirects: one could lead past the callback URL's address check.
+            client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+            webhooks = WebhookSender(database, settings, client, metrics)
             if queue is in_process:
-                in_process.start(jobs.run)
+                in_process.start(
+                    {
+                        CONVERT: (jobs.run, None),
+                        CALLBACK: (webhooks.deliver, settings.webhook_max_attempts),
+                    }
+                )
                 async with database.unit_of_work() as session:
                     await in_process.recover(await repository.unfinished_jobs(session))
             try:
-                yield AudioResources(settings=settings, database=database, audio=audio, jobs=jobs)
+                yield AudioResources(
+                    settings=settings, database=database, audio=audio, jobs=jobs, webhooks=webhooks
+                )
             finally:
                 await in_process.close()
                 sweeper.cancel()

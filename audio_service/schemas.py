@@ -11,7 +11,13 @@ from fastapi import UploadFile
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from audio_service.filenames import download_filename
-from audio_service.models import INPUT_FIELDS, NAME_MAX_LENGTH, ConversionJob, Record
+from audio_service.models import (
+    CALLBACK_URL_MAX_LENGTH,
+    INPUT_FIELDS,
+    NAME_MAX_LENGTH,
+    ConversionJob,
+    Record,
+)
 from audio_service.wav_probe import format_tag_label
 
 # Ids come from a BIGINT sequence, but are capped where every JSON client (doubles included)
@@ -89,6 +95,15 @@ class UploadForm(BaseModel):
     )
     file: UploadFile = Field(
         description="The WAV file. Judged by its bytes only; its name is kept as metadata."
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=CALLBACK_URL_MAX_LENGTH,
+        description=(
+            "An http(s) URL the service POSTs the finished job to (signed, Standard Webhooks "
+            "style; retried until answered 2xx). Makes the upload a job, as "
+            "`Prefer: respond-async` does."
+        ),
     )
 
 

@@ -6,6 +6,8 @@ Every field below is one environment variable: ``AUDIO_`` + the field name in up
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from typing import Literal
 from urllib.parse import urlsplit
@@ -251,6 +253,33 @@ class AudioSettings(ServiceSettings):
             "converting. Keep it a few AUDIO_WORKER_HEARTBEAT_S."
         ),
     )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key the job callbacks (POST /record's callback_url) are signed with, Standard "
+            "Webhooks style: whsec_ and base64 of 24-64 random bytes. Unset: a callback_url "
+            "is refused (422)."
+        ),
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=30,
+        description=(
+            "Deliveries of one callback tried until one is answered 2xx, waiting 2, 4, 8, ... s "
+            "between them (AUDIO_JOB_RETRY_WAIT_S doubled); all carry the same webhook-id."
+        ),
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="Waiting for a callback's answer (a retry after it)."
+    )
+    webhook_allow_private_hosts: bool = Field(
+        default=False,
+        description=(
+            "Accept callback URLs on loopback, private and link-local addresses and localhost "
+            "(refused by default: a client could make the service call into its own network)."
+        ),
+    )
     download_max_age_s: int = Field(
         default=3600,
         ge=0,
@@ -273,7 +302,21 @@ class AudioSettings(ServiceSettings):
             raise ValueError(f"must be an MP3 bitrate: one of {sorted(MP3_BITRATES_KBPS)}")
         return value
 
-    @field_validator("s3_access_key_id", "s3_secret_access_key", mode="before")
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        raw = value.get_secret_value().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "==", validate=False)
+        except binascii.Error as exc:
+            raise ValueError("must be whsec_ followed by base64") from exc
+        if len(key) < 16:
+            raise ValueError("must hold at least 16 bytes (whsec_ + base64 of 24-64 bytes)")
+        return value
+
+    @field_validator("s3_access_key_id", "s3_secret_access_key", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # Compose passes an unset variable as "": that means "not configured" here.

@@ -29,11 +29,12 @@ from procrastinate import RetryStrategy
 from procrastinate.exceptions import ProcrastinateException
 from sqlalchemy.engine import make_url
 
-from audio_service.job_queue import QUEUE_NAME, TASK_NAME
+from audio_service.job_queue import CALLBACK, CONVERT, QUEUE_NAME
 from audio_service.jobs import JobService
 from audio_service.metrics import AudioMetrics
 from audio_service.resources import open_resources
 from audio_service.settings import AudioSettings
+from audio_service.webhooks import WebhookSender
 from shared.db import Database, async_url, is_sqlite
 from shared.logging_setup import configure_logging
 from shared.metrics import create_registry
@@ -61,19 +62,38 @@ def queue_app(settings: AudioSettings) -> procrastinate.App:
     return procrastinate.App(connector=connector)
 
 
-def register_conversion(app: procrastinate.App, jobs: JobService, settings: AudioSettings) -> None:
+def register_tasks(
+    app: procrastinate.App, jobs: JobService, sender: WebhookSender, settings: AudioSettings
+) -> None:
     # procrastinate's attempts count only transient faults; the job row counts every
     # conversion started (killed ones too) and fails the job at AUDIO_JOB_MAX_ATTEMPTS,
     # so procrastinate is allowed one more, as a backstop.
+    wait = round(settings.job_retry_wait_s)
     retry = RetryStrategy(
         max_attempts=settings.job_max_attempts + 1,
-        exponential_wait=round(settings.job_retry_wait_s),
+        exponential_wait=wait,
         retry_exceptions=[RetryLater],
     )
 
-    @app.task(name=TASK_NAME, queue=QUEUE_NAME, retry=retry)
+    @app.task(name=CONVERT, queue=QUEUE_NAME, retry=retry)
     async def convert(job_id: str) -> None:
         if not await jobs.run(uuid.UUID(job_id)):
+            raise RetryLater(job_id)
+
+    callback_retry = RetryStrategy(
+        max_attempts=settings.webhook_max_attempts - 1,
+        exponential_wait=wait,
+        retry_exceptions=[RetryLater],
+    )
+
+    # procrastinate reads max_attempts=0 as "retry forever": one attempt is no retry at all.
+    @app.task(
+        name=CALLBACK,
+        queue=QUEUE_NAME,
+        retry=callback_retry if settings.webhook_max_attempts > 1 else None,
+    )
+    async def callback(job_id: str) -> None:
+        if not await sender.deliver(uuid.UUID(job_id)):
             raise RetryLater(job_id)
 
 
@@ -102,7 +122,7 @@ async def run_worker(settings: AudioSettings) -> None:
     try:
         async with open_resources(settings, metrics, database) as resources:
             app = queue_app(settings)
-            register_conversion(app, resources.jobs, settings)
+            register_tasks(app, resources.jobs, resources.webhooks, settings)
             async with app.open_async():
                 requeuer = asyncio.create_task(requeue_stalled(app, settings))
                 try:

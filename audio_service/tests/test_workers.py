@@ -5,22 +5,28 @@ failures end ``failed`` with a problem. The API runs in-process (it is not what 
 
 from __future__ import annotations
 
+import base64
 import signal
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from audio_service.jobs import record_id_of
 from audio_service.settings import AudioSettings
 from devstack.processes import ManagedProcess, python_module
+from testkit.apps import served_app
 from testkit.audio import AudioUser, bearer_header, create_user, upload
 
 from .conftest import ClientFactory
@@ -264,3 +270,62 @@ async def test_two_workers_take_a_job_each_at_once(
         jobs = [await _final(client, user, job_id) for job_id in job_ids]
     assert [job["status"] for job in jobs] == ["done"] * 4
     assert len(await _records_of(db_engine, user)) == 4
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-key-of-the-worker-tests!").decode()
+
+
+@dataclass
+class Receiver:
+    """A callback receiver outside our system: it refuses the first ``refuse`` deliveries
+    with a 500 and records every one."""
+
+    refuse: int
+    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hook")
+        async def hook(request: Request) -> Response:
+            self.deliveries.append((dict(request.headers), await request.body()))
+            return Response(status_code=500 if len(self.deliveries) <= self.refuse else 204)
+
+        return app
+
+
+async def test_a_callback_is_signed_retried_and_keeps_its_id(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path
+) -> None:
+    receiver = Receiver(refuse=2)
+    hooks = {"webhook_secret": WEBHOOK_SECRET, "webhook_allow_private_hosts": True}
+    with served_app(receiver.app()) as (host, port):
+        async with make_client(**WORKER_SETTINGS, **hooks) as client:
+            user = await create_user(client)
+            response = await client.post(
+                "/record",
+                data={"user_id": str(user.user_id), "callback_url": f"http://{host}:{port}/hook"},
+                files={"file": ("tone.wav", await anyio.Path(tone_wav).read_bytes())},
+                headers=bearer_header(user),
+            )
+            assert response.status_code == 202, response.text  # a callback makes it a job
+            assert "Preference-Applied" not in response.headers
+            job_id = response.json()["job_id"]
+            start_worker(**hooks)
+            job = await _final(client, user, job_id)
+
+            async def delivered() -> bool:
+                return len(receiver.deliveries) == 3
+
+            await _wait_for(delivered, "the third delivery")
+    assert job["status"] == "done"
+    ids = {headers["webhook-id"] for headers, _ in receiver.deliveries}
+    assert ids == {f"job_{job_id}"}  # one id for every retry: receivers drop the repeats
+    verifier = Webhook(WEBHOOK_SECRET)
+    for headers, body in receiver.deliveries:
+        event = verifier.verify(body, headers)
+        assert event["type"] == "conversion_job.done"
+        assert event["data"]["record_url"] == job["record_url"]
+    headers, body = receiver.deliveries[0]
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(body.replace(b"done", b"DONE"), headers)

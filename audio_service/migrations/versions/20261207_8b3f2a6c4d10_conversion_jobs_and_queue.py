@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.Uuid(), nullable=True),
         sa.Column("problem", sa.JSON(), nullable=True),
         sa.Column("callback_url", sa.String(2048), nullable=True),
+        sa.Column("base_url", sa.String(2048), nullable=False),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
