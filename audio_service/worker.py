@@ -90,7 +90,7 @@ def register_tasks(
     @app.task(
         name=CALLBACK,
         queue=QUEUE_NAME,
-        retry=callback_retry if settings.webhook_max_attempts > 1 else None,
+        retry=callback_retry if settings.webhook_max_attempts > 1 else False,
     )
     async def callback(job_id: str) -> None:
         if not await sender.deliver(uuid.UUID(job_id)):
