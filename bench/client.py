@@ -53,17 +53,29 @@ class AudioApi(httpx.Client):
         body = self.post("/user", json={"name": f"{prefix}-{uuid.uuid4().hex[:12]}"})
         return User(body.raise_for_status().json()["user_id"], body.json()["token"])
 
-    def upload(self, user: User, path: Path, check: bool = True) -> Upload:
-        """``POST /record`` of ``path``; unless ``check`` is off, anything but a 201 raises."""
+    def upload(
+        self,
+        user: User,
+        path: Path,
+        check: bool = True,
+        *,
+        respond_async: bool = False,
+        token: str | None = None,
+    ) -> Upload:
+        """``POST /record`` of ``path``; unless ``check`` is off, anything but a 201 (a 202
+        with ``respond_async``: ``Prefer: respond-async``) raises. ``token`` replaces the
+        user's."""
+        headers = {"Prefer": "respond-async"} if respond_async else {}
         with path.open("rb") as file:
             started = time.perf_counter()
             response = self.post(
                 "/record",
-                data={"user_id": str(user.user_id), "token": user.token},
+                data={"user_id": str(user.user_id), "token": token or user.token},
                 files={"file": (path.name, file, "audio/wav")},
+                headers=headers,
             )
             seconds = time.perf_counter() - started
-        if check and response.status_code != 201:
+        if check and response.status_code != (202 if respond_async else 201):
             raise RuntimeError(
                 f"POST /record of {path.name}: {response.status_code} {response.text}"
             )

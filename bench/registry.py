@@ -15,6 +15,7 @@ from bench.measures import (
     parallel,
     quiz_ingestion,
     rate_limit,
+    workers,
 )
 from bench.model import Measure
 
@@ -28,6 +29,7 @@ MEASURES: list[Measure[Any]] = [
     downloads.MEASURE,
     metrics_overhead.MEASURE,
     rate_limit.MEASURE,
+    workers.MEASURE,
 ]
 BY_NAME = {measure.name: measure for measure in MEASURES}
 

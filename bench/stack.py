@@ -19,11 +19,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.sampling import PidSource, idle_rss, own_process, process_tree, processes_named
 from devstack.gateway import NO_RATE_LIMITS
 from devstack.ports import free_port
+from devstack.processes import ManagedProcess, python_module
 from devstack.stack import LocalStack, StackConfig
 from testkit.postgres import admin_database_url, temporary_database
 
@@ -121,6 +123,23 @@ class System:
         )
         return int(rows[0][0])
 
+    def start_worker(self, name: str, **env: str) -> ManagedProcess:
+        """A conversion worker (``python -m audio_service worker``) on the audio database,
+        with the audio service's settings, logging to ``logs/<name>.log``."""
+        worker = ManagedProcess(
+            name,
+            python_module("audio_service", "worker"),
+            env={**self.stack.config.env, **env},
+            log_path=self._log(name),
+        )
+        worker.start()
+        return worker
+
+    def audio_database(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A connection to the audio database (autocommit), for reading its tables."""
+        url = make_url(self.stack.config.env["AUDIO_DATABASE_URL"]).set(drivername="postgresql")
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
     def emulator(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = httpx.request(method, f"{self.emulator_url}{path}", json=body, timeout=10)
         response.raise_for_status()
@@ -151,6 +170,9 @@ def running_system(
                     "AUDIO_TOKEN_SECRET": "bench-only-token-secret-0123456789",
                     "AUDIO_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
                     "AUDIO_MP3_QUALITY": str(MP3_QUALITY),
+                    # The in-request measures convert even 60-minute uploads in the request;
+                    # audio.workers asks for jobs with Prefer: respond-async.
+                    "AUDIO_SYNC_MAX_DURATION_S": "86400",
                     **env,
                 },
                 nginx_workers=1,
