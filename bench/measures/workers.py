@@ -1,11 +1,12 @@
 """audio.workers: conversion jobs on worker processes, one worker vs two, and how soon a
 60-minute upload with ``Prefer: respond-async`` is answered.
 
-Each repeat queues ten 60 s WAVs (``Prefer: respond-async``, through the gateway) while no
-worker runs, starts the workers (``python -m audio_service worker`` with
-AUDIO_CONVERSION_WORKERS=1 each, so one worker is one conversion at a time), and times from
-the first job turning `converting` to the last turning `done`, read from the job table every
-20 ms (worker start-up is left out). One worker and two alternate which goes first per
+Each repeat starts the workers (``python -m audio_service worker`` with
+AUDIO_CONVERSION_WORKERS=1 each, so one worker is one conversion at a time), waits until they
+have registered with the queue, pauses them (SIGSTOP), queues ten 60 s WAVs (``Prefer:
+respond-async``, through the gateway), resumes them all at once (SIGCONT) and times until the
+last job is `done`, read from the job table every 20 ms: worker start-up and the uploads are
+left out, and no worker starts late. One worker and two alternate which goes first per
 repeat. The 60-minute WAV (~635 MB) is uploaded with `Prefer: respond-async` (202 once the
 WAV is staged in the database with its job and queue entry) and with a wrong token (401 once
 the whole body has been received and parsed: the time to receive the bytes, through the same
@@ -14,6 +15,7 @@ gateway and parser), alternating; no worker runs meanwhile.
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -62,37 +64,51 @@ def _statuses(bench: Bench, job_ids: list[str]) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def _registered(bench: Bench) -> int:
+    with bench.system.audio_database() as db:
+        row = db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _drain(bench: Bench, workers: int) -> Drain:
+    """The workers start, register and are paused (SIGSTOP); the jobs are queued; then all
+    resume at once (SIGCONT), so start-up is out of the time and none starts late."""
     user, wav = bench.user(), bench.wav(bench.scale.short_s)
-    with bench.api() as api:
-        job_ids = [
-            str(api.upload(user, wav, respond_async=True).body["job_id"]) for _ in range(FILES)
-        ]
+    before = _registered(bench)
     started = [
         bench.system.start_worker(f"worker-{i}", AUDIO_CONVERSION_WORKERS="1")
         for i in range(workers)
     ]
-    first: float | None = None
-    deadline = time.monotonic() + DEADLINE_S
     try:
+        deadline = time.monotonic() + DEADLINE_S
+        while _registered(bench) < before + workers:
+            if time.monotonic() > deadline or not all(w.running() for w in started):
+                raise RuntimeError("the workers did not start")
+            time.sleep(POLL_S)
+        for worker in started:
+            worker.send_signal(signal.SIGSTOP)
+        with bench.api() as api:
+            job_ids = [
+                str(api.upload(user, wav, respond_async=True).body["job_id"]) for _ in range(FILES)
+            ]
+        resumed = time.monotonic()
+        for worker in started:
+            worker.send_signal(signal.SIGCONT)
         with bench.system.audio_database() as db:
             while time.monotonic() < deadline:
                 rows = db.execute(
                     "SELECT status FROM conversion_jobs WHERE id = ANY(%s::uuid[])", (job_ids,)
                 ).fetchall()
-                statuses = [str(row[0]) for row in rows]
-                now = time.monotonic()
-                if first is None and any(s != "queued" for s in statuses):
-                    first = now
-                if all(s in ("done", "failed") for s in statuses):
+                if all(str(row[0]) in ("done", "failed") for row in rows):
                     break
                 time.sleep(POLL_S)
         end = time.monotonic()
     finally:
         for worker in started:
+            worker.send_signal(signal.SIGCONT)
             worker.stop(timeout_s=30)
     statuses = _statuses(bench, job_ids)
-    return Drain(workers, end - (first or end), statuses.count("done"))
+    return Drain(workers, end - resumed, statuses.count("done"))
 
 
 def _huge(bench: Bench, index: int) -> Huge:
