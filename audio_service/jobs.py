@@ -35,12 +35,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audio_service import auth, repository
+from audio_service.callback_urls import check_callback_url
 from audio_service.conversion import ConversionCancelled
 from audio_service.filenames import sanitize_filename
 from audio_service.job_queue import CALLBACK, CONVERT, JobQueue
@@ -50,7 +51,6 @@ from audio_service.service import AudioService, Superseded
 from audio_service.settings import AudioSettings
 from audio_service.uploads import Converter, ReceivedWav
 from audio_service.wav_probe import probe_wav
-from audio_service.webhooks import check_callback_url
 from shared.db import Database
 from shared.errors import AppError, NotFound, Unauthorized
 
@@ -128,12 +128,12 @@ class JobService:
         *,
         user_id: int,
         token: str | None,
-        file: Any,
+        file: BinaryIO,
         filename: str | None,
         respond_async: bool,
         base_url: str,
         callback_url: str | None = None,
-        cancel: Any = None,
+        cancel: threading.Event | None = None,
     ) -> Record | Accepted:
         """The record, converted in this request; or the job that will convert it (asked
         for, a callback wanted, or a long upload). ``base_url``: of the links it will hold."""

@@ -9,22 +9,17 @@ Webhooks style (https://www.standardwebhooks.com/), by the ``standardwebhooks`` 
 - The delivery is queued in the transaction that makes the job final (``jobs``), so a job
   never ends without its callback queued; it is retried (``AUDIO_WEBHOOK_MAX_ATTEMPTS``,
   backoff doubling) until a 2xx answer. Redirects are not followed.
-- Callback URLs are http(s) with a host; loopback, private, link-local and other special
-  addresses (and ``localhost``) are refused unless ``AUDIO_WEBHOOK_ALLOW_PRIVATE_HOSTS``. A
-  host *name* is not resolved here: a name pointing into a private network is the
-  deployment's egress policy to stop.
+- Which callback URLs are accepted: ``callback_urls``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook
@@ -35,47 +30,9 @@ from audio_service.models import ConversionJob
 from audio_service.schemas import JobOut
 from audio_service.settings import AudioSettings
 from shared.db import Database
-from shared.errors import AppError, Unprocessable
+from shared.errors import AppError
 
 log = logging.getLogger("audio.webhooks")
-
-
-def check_callback_url(url: str, settings: AudioSettings) -> str:
-    """The URL if the service may call it; 422 ``bad_callback_url`` (or
-    ``callbacks_disabled``) otherwise."""
-    if settings.webhook_secret is None:
-        raise Unprocessable(
-            "This service sends no callbacks (AUDIO_WEBHOOK_SECRET is unset); poll the job.",
-            code="callbacks_disabled",
-        )
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _bad_url("must be an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise _bad_url("must not hold credentials")
-    if parts.fragment:
-        raise _bad_url("must not have a fragment")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise _bad_url("has a malformed port") from None
-    if not settings.webhook_allow_private_hosts and _private(parts.hostname):
-        raise _bad_url("must not point at a loopback, private or link-local address")
-    return url.strip()
-
-
-def _bad_url(why: str) -> Unprocessable:
-    return Unprocessable(f"The callback_url {why}.", code="bad_callback_url")
-
-
-def _private(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: not resolved here (see the module's docstring)
-    return not address.is_global
 
 
 def message_id(job_id: uuid.UUID) -> str:

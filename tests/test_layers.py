@@ -35,6 +35,9 @@ SERVICE_LAYER = {
         "filenames",
         "metrics",
         "quota",
+        "jobs",
+        "job_queue",
+        "callback_urls",
     },
 }
 WEB_FRAMEWORKS = ("fastapi", "starlette")

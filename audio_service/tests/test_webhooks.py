@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from audio_service.callback_urls import check_callback_url
 from audio_service.models import DONE, ConversionJob
 from audio_service.settings import AudioSettings
-from audio_service.webhooks import check_callback_url, message_id, payload
+from audio_service.webhooks import message_id, payload
 from shared.errors import Unprocessable
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
