@@ -112,8 +112,10 @@ async def requeue_stalled(app: procrastinate.App, settings: AudioSettings) -> No
                     "requeued the job of a worker that stopped",
                     extra={"fields": {"queue_job_id": job.id, "args": job.task_kwargs}},
                 )
-        except (OSError, ProcrastinateException) as exc:
-            log.warning("could not look for stalled jobs: %s", exc)
+        except Exception as exc:
+            # The database restarting, say: this loop must outlive it, or no job of a
+            # worker that dies afterwards would ever be retried.
+            log.warning("could not look for stalled jobs: %s: %s", type(exc).__name__, exc)
 
 
 async def run_worker(settings: AudioSettings) -> None:

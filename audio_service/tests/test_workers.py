@@ -24,12 +24,15 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from audio_service.jobs import record_id_of
+from audio_service.main import create_app
 from audio_service.settings import AudioSettings
 from devstack.processes import ManagedProcess, python_module
-from testkit.apps import served_app
+from shared.migrations import upgrade_database
+from testkit.apps import running_app, served_app
 from testkit.audio import AudioUser, bearer_header, create_user, upload
+from testkit.private_postgres import private_postgres
 
-from .conftest import ClientFactory
+from .conftest import ALEMBIC_INI, ClientFactory, make_settings
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
@@ -329,3 +332,24 @@ async def test_a_callback_is_signed_retried_and_keeps_its_id(
     headers, body = receiver.deliveries[0]
     with pytest.raises(WebhookVerificationError):
         verifier.verify(body.replace(b"done", b"DONE"), headers)
+
+
+async def test_a_restart_of_the_queue_loses_no_queued_job(
+    start_worker: Any, tone_wav: Path, staging_root: Path
+) -> None:
+    """The queue is the database: on a server of the test's own, jobs are queued, the
+    server restarts under an idle worker, more are queued, and every one is converted."""
+    with private_postgres() as server:
+        await anyio.to_thread.run_sync(upgrade_database, ALEMBIC_INI, server.url)
+        settings = make_settings(server.url, staging_root, **WORKER_SETTINGS)
+        async with running_app(create_app(settings)) as client:
+            user = await create_user(client)
+            before = await _queue(client, user, tone_wav, 2)
+        worker = start_worker(database_url=server.url, hold=None)
+        await anyio.to_thread.run_sync(server.stop)
+        await anyio.to_thread.run_sync(server.start)
+        async with running_app(create_app(settings)) as client:
+            after = await _queue(client, user, tone_wav, 2)
+            jobs = [await _final(client, user, job_id) for job_id in before + after]
+        assert [job["status"] for job in jobs] == ["done"] * 4
+        assert worker.running()  # it lived through the restart
