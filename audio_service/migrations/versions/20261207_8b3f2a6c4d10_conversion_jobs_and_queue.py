@@ -80,6 +80,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "seq", name=op.f("pk_job_chunks")),
     )
     if op.get_bind().dialect.name == "postgresql":
+        # Out of line without a pglz attempt, as record_chunks: PCM compresses little. (For
+        # a 60-minute upload's 202 it made no measurable difference: 6.8/9.5 s vs 6.7/9.9 s.)
+        op.execute("ALTER TABLE job_chunks ALTER COLUMN data SET STORAGE EXTERNAL")
         _execute_script(SchemaManager.get_schema())
 
 
