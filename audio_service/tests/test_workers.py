@@ -27,12 +27,14 @@ from audio_service.jobs import record_id_of
 from audio_service.main import create_app
 from audio_service.settings import AudioSettings
 from devstack.processes import ManagedProcess, python_module
+from devstack.seaweedfs import SeaweedFS
 from shared.migrations import upgrade_database
 from testkit.apps import running_app, served_app
 from testkit.audio import AudioUser, bearer_header, create_user, upload
 from testkit.private_postgres import private_postgres
+from testkit.s3 import Bucket
 
-from .conftest import ALEMBIC_INI, ClientFactory, make_settings
+from .conftest import ALEMBIC_INI, ClientFactory, make_settings, s3_overrides
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
@@ -353,3 +355,25 @@ async def test_a_restart_of_the_queue_loses_no_queued_job(
             jobs = [await _final(client, user, job_id) for job_id in before + after]
         assert [job["status"] for job in jobs] == ["done"] * 4
         assert worker.running()  # it lived through the restart
+
+
+async def test_a_worker_stores_the_record_on_s3(
+    make_client: ClientFactory,
+    start_worker: Any,
+    tone_wav: Path,
+    seaweedfs: SeaweedFS,
+    s3_bucket_name: str,
+    bucket: Bucket,
+) -> None:
+    """The WAV still travels in the database; the record it becomes goes to the bucket."""
+    s3 = s3_overrides(seaweedfs, s3_bucket_name)
+    async with make_client(**{**WORKER_SETTINGS, **s3}) as client:
+        user = await create_user(client)
+        [job_id] = await _queue(client, user, tone_wav, 1)
+        start_worker(**s3)
+        job = await _final(client, user, job_id)
+        assert job["status"] == "done", job
+        assert await anyio.to_thread.run_sync(bucket.names) == [f"records/{job['record_id']}.mp3"]
+        # The download is handed to the gateway (X-Accel-Redirect): authorised, not 404.
+        download = await client.get(job["record_url"])
+        assert download.status_code == 200, download.text
