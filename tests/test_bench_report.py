@@ -127,6 +127,7 @@ def test_only_selects_measures_by_name_or_prefix() -> None:
         "audio.conversion",
         "audio.memory",
         "audio.parallel",
+        "audio.workers",
     ]
     assert [m.name for m in registry.select("http.api,quiz")] == ["quiz.ingestion", "http.api"]
     with pytest.raises(ValueError, match=r"unknown measures: audio\.conv"):
