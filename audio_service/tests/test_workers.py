@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from audio_service.jobs import record_id_of
 from audio_service.main import create_app
 from audio_service.settings import AudioSettings
+from devstack.ports import free_port
 from devstack.processes import ManagedProcess, python_module
 from devstack.seaweedfs import SeaweedFS
 from shared.migrations import upgrade_database
@@ -377,3 +378,29 @@ async def test_a_worker_stores_the_record_on_s3(
         # The download is handed to the gateway (X-Accel-Redirect): authorised, not 404.
         download = await client.get(job["record_url"])
         assert download.status_code == 200, download.text
+
+
+async def test_a_transient_fault_is_retried_then_fails_the_job(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path
+) -> None:
+    """The worker's object store is unreachable (a closed port): every attempt stores
+    nothing, and after AUDIO_JOB_MAX_ATTEMPTS the job fails, saying why; no record."""
+    unreachable = {
+        "storage_backend": "s3",
+        "s3_endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "s3_access_key_id": "nobody",
+        "s3_secret_access_key": "nothing-at-all",
+        "s3_connect_timeout_s": 0.5,
+        "job_max_attempts": 2,
+    }
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        [job_id] = await _queue(client, user, tone_wav, 1)
+        start_worker(**unreachable)
+        job = await _final(client, user, job_id)
+        listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
+    assert job["status"] == "failed"
+    problem = job["problem"]
+    assert (problem["code"], problem["attempts"]) == ("conversion_gave_up", 2)
+    assert "object store is unavailable" in problem["detail"]
+    assert listed.json()["total"] == 0
