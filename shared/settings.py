@@ -62,6 +62,14 @@ class ServiceSettings(BaseSettings):
             "off: neither (to measure what they cost)."
         ),
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Most seconds a request head may take, from the connection's start or the next "
+            "request's first byte, before 408 and the connection is closed."
+        ),
+    )
     body_min_rate_bytes_s: int = Field(
         default=8192,
         ge=0,
