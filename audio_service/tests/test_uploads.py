@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from audio_service.settings import AudioSettings
-from audio_service.tests.mp3_reference import audio_frames_of
 from audio_service.tests.conftest import (
     TEST_MAX_UPLOAD_BYTES,
     ClientFactory,
     RowCounts,
     StagedFiles,
 )
+from audio_service.tests.mp3_reference import audio_frames_of
 from testkit.audio import AudioUser, create_user, upload
 from testkit.problems import assert_problem
 from testkit.wav import (
