@@ -152,8 +152,7 @@ class AudioService:
             created_at=created_at,
         )
         async with self._converter.converted(file, cancel, user_id=user_id, tags=tags) as converted:
-            record = _record(converted, user_id, filename, chunk_bytes)
-            record.id, record.created_at = record_id, created_at
+            record = _record(converted, record_id, created_at, user_id, filename, chunk_bytes)
             started = time.perf_counter()
             await self._store(record, converted.mp3_path, converted.result.peaks)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
@@ -326,12 +325,18 @@ async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
 
 
 def _record(
-    converted: ConvertedUpload, user_id: int, filename: str | None, chunk_bytes: int
+    converted: ConvertedUpload,
+    record_id: uuid.UUID,
+    created_at: datetime,
+    user_id: int,
+    filename: str | None,
+    chunk_bytes: int,
 ) -> Record:
     result = converted.result
     loudness, normalization = result.loudness, result.normalization
     return Record(
-        id=uuid.uuid4(),
+        id=record_id,
+        created_at=created_at,
         user_id=user_id,
         original_filename=filename,
         input_size=converted.input_size,
