@@ -94,3 +94,7 @@ def base_url(request: Request, settings: AudioSettings) -> str:
 
 def record_url(base: str, record_id: uuid.UUID, user_id: int) -> str:
     return f"{base}/record?{urlencode({'id': str(record_id), 'user': user_id})}"
+
+
+def peaks_url(base: str, record_id: uuid.UUID, user_id: int) -> str:
+    return f"{base}/record/peaks?{urlencode({'id': str(record_id), 'user': user_id})}"

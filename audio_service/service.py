@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Generic, Protocol, TypeVar
 
@@ -26,6 +27,8 @@ from audio_service import auth, repository
 from audio_service.filenames import sanitize_filename
 from audio_service.metrics import AudioMetrics
 from audio_service.models import INPUT_FIELDS, PENDING, READY, Record, User
+from audio_service.mp3_tags import Mp3Tags, title_from_filename
+from audio_service.peaks import Peaks
 from audio_service.quota import Quota
 from audio_service.ranges import ByteRange
 from audio_service.settings import AudioSettings
@@ -122,9 +125,14 @@ class AudioService:
         token: str | None,
         file: BinaryIO,
         filename: str | None,
+        title: str | None = None,
+        artist: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Record:
         """Authenticate, convert ``file``, store it; nothing is written unless all succeeded.
+
+        The MP3's ID3 tag carries ``title`` (default: the file's name without extension),
+        ``artist``, the record's id and creation time, so both are chosen before converting.
 
         The record row and its chunks are committed together, or none of them. The user's
         quota is checked before the conversion and again, under a lock of the user's row,
@@ -135,15 +143,23 @@ class AudioService:
             await auth.authenticate(session, self._hasher, user_id, token)
             await self._check_quota(session, user_id, adding_bytes=1)
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted(file, cancel, user_id=user_id) as converted:
-            record = _record(converted, user_id, sanitize_filename(filename), chunk_bytes)
+        record_id, created_at = uuid.uuid4(), datetime.now(UTC)
+        filename = sanitize_filename(filename)
+        tags = Mp3Tags(
+            title=title or title_from_filename(filename),
+            artist=artist,
+            record_id=str(record_id),
+            created_at=created_at,
+        )
+        async with self._converter.converted(file, cancel, user_id=user_id, tags=tags) as converted:
+            record = _record(converted, record_id, created_at, user_id, filename, chunk_bytes)
             started = time.perf_counter()
-            await self._store(record, converted.mp3_path)
+            await self._store(record, converted.mp3_path, converted.result.peaks)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
             self._metrics.stored(record.mp3_size)
         return record
 
-    async def _store(self, record: Record, mp3_path: Path) -> None:
+    async def _store(self, record: Record, mp3_path: Path, peaks: Peaks | None) -> None:
         """Pending row (naming the key), bytes, then the flip to ready: the record is
         visible only once both exist. On any failure the bytes and the row are removed at
         once where possible; what cannot be (the store or the database is down, the
@@ -158,6 +174,8 @@ class AudioService:
                 session, record.user_id, adding_bytes=record.mp3_size, lock=True
             )
             await repository.add_record(session, record)
+            if peaks is not None:
+                await repository.add_peaks(session, record.id, peaks.to_bytes())
         try:
             await storage.put(record, mp3_path)
             async with self._database.unit_of_work() as session:
@@ -206,6 +224,17 @@ class AudioService:
         if record is None:
             raise NotFound(_NO_SUCH_RECORD)
         return record
+
+    async def get_peaks(self, record_id: uuid.UUID, user_id: int) -> tuple[Record, Peaks]:
+        """The record, if it belongs to ``user_id``, and its waveform peaks (404 without)."""
+        async with self._database.unit_of_work() as session:
+            found = await repository.get_record_peaks(session, record_id, user_id)
+        if found is None:
+            raise NotFound(_NO_SUCH_RECORD)
+        record, blob = found
+        if blob is None:
+            raise NotFound("This record has no waveform peaks (converted before they were kept).")
+        return record, Peaks.from_bytes(blob)
 
     async def open_download(
         self, record_id: uuid.UUID, user_id: int, plan: Callable[[Record], P]
@@ -296,11 +325,18 @@ async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
 
 
 def _record(
-    converted: ConvertedUpload, user_id: int, filename: str | None, chunk_bytes: int
+    converted: ConvertedUpload,
+    record_id: uuid.UUID,
+    created_at: datetime,
+    user_id: int,
+    filename: str | None,
+    chunk_bytes: int,
 ) -> Record:
     result = converted.result
+    loudness, normalization = result.loudness, result.normalization
     return Record(
-        id=uuid.uuid4(),
+        id=record_id,
+        created_at=created_at,
         user_id=user_id,
         original_filename=filename,
         input_size=converted.input_size,
@@ -311,9 +347,23 @@ def _record(
         bitrate_kbps=result.bitrate_kbps,
         mp3_size=result.mp3_size,
         sha256=result.sha256,
+        mp3_mode=result.mode,
+        vbr_quality=result.vbr_quality,
+        mean_bitrate_kbps=result.mean_bitrate_kbps,
+        integrated_lufs=_rounded(loudness.integrated_lufs if loudness else None),
+        loudness_range_lu=_rounded(loudness.range_lu if loudness else None),
+        true_peak_dbtp=_rounded(loudness.true_peak_dbtp if loudness else None),
+        normalization_target_lufs=normalization.target_lufs if normalization else None,
+        normalization_gain_db=_rounded(normalization.gain_db) if normalization else None,
+        normalization_limited=normalization.limited_by_true_peak if normalization else None,
         chunk_bytes=chunk_bytes,
         state=PENDING,
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    # Hundredths of a dB: finer than any meter agrees with another.
+    return None if value is None else round(value, 2)
 
 
 def _log_conversion(record: Record, converted: ConvertedUpload, *, store_s: float) -> None:
@@ -331,6 +381,9 @@ def _log_conversion(record: Record, converted: ConvertedUpload, *, store_s: floa
                 "output_sample_rate": record.sample_rate,
                 "output_channels": record.channels,
                 "bitrate_kbps": record.bitrate_kbps,
+                "mp3_mode": record.mp3_mode,
+                "integrated_lufs": record.integrated_lufs,
+                "normalization_gain_db": record.normalization_gain_db,
                 "queue_wait_s": round(converted.wait_s, 3),
                 "convert_s": round(convert_s, 3),
                 "store_s": round(store_s, 3),

@@ -37,6 +37,7 @@ import anyio
 
 from audio_service.conversion import ConversionCancelled, ConversionResult, convert_wav_to_mp3
 from audio_service.metrics import AudioMetrics
+from audio_service.mp3_tags import Mp3Tags
 from audio_service.settings import AudioSettings
 from shared.body_limit import file_too_large
 from shared.errors import AppError, ServiceUnavailable, TooManyRequests
@@ -132,7 +133,7 @@ class Converter:
         self._metrics.queue_length.inc()
 
     def _convert(
-        self, src: Path, dst: Path, cancel: threading.Event | None
+        self, src: Path, dst: Path, tags: Mp3Tags, cancel: threading.Event | None
     ) -> tuple[ConversionResult, float]:
         settings = self._settings
         self._metrics.in_progress.inc()
@@ -145,6 +146,10 @@ class Converter:
                     bitrate_kbps=settings.mp3_bitrate_kbps,
                     quality=settings.mp3_quality,
                     max_duration_s=settings.max_duration_s,
+                    mode=settings.mp3_mode,
+                    vbr_quality=settings.mp3_vbr_quality,
+                    normalize_lufs=settings.normalize_lufs,
+                    tags=tags,
                     cancel=cancel,
                 )
         finally:
@@ -152,7 +157,7 @@ class Converter:
         return result, time.perf_counter() - started
 
     async def _run(
-        self, wav_path: Path, mp3_path: Path, cancel: threading.Event | None
+        self, wav_path: Path, mp3_path: Path, tags: Mp3Tags, cancel: threading.Event | None
     ) -> tuple[ConversionResult, float, float]:
         """(result, convert_s, wait_s): waits for a slot, then converts in a worker thread."""
         queued = time.perf_counter()
@@ -168,7 +173,7 @@ class Converter:
             # The slot is held here, so the thread needs no limiter of its own beyond
             # anyio's default pool (40 threads, far more than the slots).
             result, convert_s = await anyio.to_thread.run_sync(
-                partial(self._convert, wav_path, mp3_path, cancel)
+                partial(self._convert, wav_path, mp3_path, tags, cancel)
             )
         finally:
             self._slots.release()
@@ -177,19 +182,24 @@ class Converter:
 
     @asynccontextmanager
     async def converted(
-        self, file: BinaryIO, cancel: threading.Event | None = None, *, user_id: int
+        self,
+        file: BinaryIO,
+        cancel: threading.Event | None = None,
+        *,
+        user_id: int,
+        tags: Mp3Tags | None = None,
     ) -> AsyncIterator[ConvertedUpload]:
-        """``file`` converted to an MP3 file that exists until the block ends; the block
-        counts as one of ``user_id``'s uploads in progress (``user_slot``).
+        """``file`` converted to an MP3 file (ID3 ``tags``) that exists until the block
+        ends; the block counts as one of ``user_id``'s uploads in progress (``user_slot``).
 
         ``cancel``, once set, stops the conversion (``ConversionCancelled``)."""
         with self.user_slot(user_id):
-            async with self._converted(file, cancel) as converted:
+            async with self._converted(file, tags or Mp3Tags(), cancel) as converted:
                 yield converted
 
     @asynccontextmanager
     async def _converted(
-        self, file: BinaryIO, cancel: threading.Event | None
+        self, file: BinaryIO, tags: Mp3Tags, cancel: threading.Event | None
     ) -> AsyncIterator[ConvertedUpload]:
         limit = self._settings.max_upload_bytes
         stem = self._staging_dir / uuid.uuid4().hex
@@ -202,7 +212,7 @@ class Converter:
                 raise
             self._metrics.received(input_size)
             try:
-                result, convert_s, wait_s = await self._run(wav_path, mp3_path, cancel)
+                result, convert_s, wait_s = await self._run(wav_path, mp3_path, tags, cancel)
             except (ConversionCancelled, asyncio.CancelledError):
                 # Stopped converting (the cancel event), or waiting for a slot.
                 self._metrics.cancelled()

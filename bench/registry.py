@@ -12,6 +12,7 @@ from bench.measures import (
     http_api,
     memory,
     metrics_overhead,
+    mp3_modes,
     parallel,
     quiz_ingestion,
     rate_limit,
@@ -20,6 +21,7 @@ from bench.model import Measure
 
 MEASURES: list[Measure[Any]] = [
     conversion.MEASURE,
+    mp3_modes.MEASURE,
     memory.MEASURE,
     parallel.MEASURE,
     quiz_ingestion.MEASURE,

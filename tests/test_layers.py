@@ -31,6 +31,8 @@ SERVICE_LAYER = {
         "uploads",
         "staging",
         "conversion",
+        "mp3_tags",
+        "peaks",
         "wav_probe",
         "filenames",
         "metrics",

@@ -72,6 +72,9 @@ class Credentials:
     token: str
     record_id: str
     wav: bytes
+    # A second record, for the read-only operations after DELETE /record in the document
+    # (GET /record/peaks): the authed DELETE removes the first one.
+    kept_record_id: str
 
 
 @dataclass
@@ -88,9 +91,9 @@ def authorize(case: Case, index: int, *, creds: Credentials) -> None:
     path = case.operation.path
     if case.path_parameters and "user_id" in case.path_parameters:
         case.path_parameters["user_id"] = creds.user_id
-    if path == "/record" and case.query is not None:
+    if path in ("/record", "/record/peaks") and case.query is not None:
         case.query["user"] = creds.user_id
-        case.query["id"] = creds.record_id
+        case.query["id"] = creds.record_id if path == "/record" else creds.kept_record_id
     if path.startswith(("/record", "/user/")) and case.headers is not None:
         case.headers["Authorization"] = f"Bearer {creds.token}"
     body: Any = case.body
@@ -221,7 +224,15 @@ async def test_audio_schema_fuzz(
             files={"file": ("fuzz.wav", wav, "audio/wav")},
         )
         assert uploaded.status_code == 201, uploaded.text
-    creds = Credentials(user.user_id, user.token, uploaded.json()["record_id"], wav)
+        kept = await gateway.post(
+            "/record",
+            data={"user_id": str(user.user_id), "token": user.token},
+            files={"file": ("kept.wav", wav, "audio/wav")},
+        )
+        assert kept.status_code == 201, kept.text
+    creds = Credentials(
+        user.user_id, user.token, uploaded.json()["record_id"], wav, kept.json()["record_id"]
+    )
     outcome, labels = await fuzz_service("audio", stack, creds)
     report("audio", outcome, labels, record_property)
     assert {"POST /user", "POST /record", "GET /record", "DELETE /record"} <= set(labels)

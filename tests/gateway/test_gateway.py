@@ -393,6 +393,21 @@ def test_uploads_are_never_cached(client: httpx.Client) -> None:
         assert response.json()["method"] == "POST"
 
 
+def test_waveform_peaks_are_cached_like_downloads(client: httpx.Client) -> None:
+    record = uuid.uuid4()
+    url = f"/record/peaks?id={record}&user=7&pixels=100"
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200
+    assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+    assert second.content == first.content
+    # The key is the whole URI: another resolution or another user is another answer.
+    for other in (f"/record/peaks?id={record}&user=7&pixels=200", url.replace("user=7", "user=8")):
+        assert client.get(other).headers["x-cache-status"] == "MISS"
+    for _ in range(2):
+        missing = client.get(url + "&x=1", headers={"X-Echo-Status": "404"})
+        assert (missing.status_code, missing.headers["x-cache-status"]) == (404, "MISS")
+
+
 def test_unsatisfiable_range_from_the_cache_is_a_problem_416(client: httpx.Client) -> None:
     url = _fresh_record_url()
     size = len(client.get(url).content)
