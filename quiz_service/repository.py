@@ -32,14 +32,6 @@ class QuestionRepository:
     async def get(self, question_id: int) -> Question | None:
         return await self._session.get(Question, question_id)
 
-    async def page(self, *, limit: int, before_id: int | None) -> list[Question]:
-        """Newest first; keyset pagination on the primary key, so every page is an index
-        range scan however deep the client pages."""
-        statement = select(Question).order_by(Question.id.desc()).limit(limit)
-        if before_id is not None:
-            statement = statement.where(Question.id < before_id)
-        return list((await self._session.scalars(statement)).all())
-
     async def stored_upstream_ids(self, source: str, upstream_ids: Sequence[str]) -> set[str]:
         """Which of ``upstream_ids`` are stored already: an index lookup on the unique
         (source, upstream_id), one SELECT per ``LOOKUP_CHUNK`` ids (bind parameter limits)."""

@@ -157,13 +157,6 @@ class QuizService:
         self._limits = limits
         self._observe = observe
 
-    async def page(self, *, limit: int, before_id: int | None) -> QuestionsPage:
-        async with self._database.unit_of_work() as session:
-            rows = await QuestionRepository(session).page(limit=limit + 1, before_id=before_id)
-        # One extra row tells whether another page exists without a COUNT.
-        more = len(rows) > limit
-        return QuestionsPage(rows[:limit], rows[limit - 1].id if more else None)
-
     async def question(self, question_id: int) -> Question:
         async with self._database.unit_of_work() as session:
             question = await QuestionRepository(session).get(question_id)

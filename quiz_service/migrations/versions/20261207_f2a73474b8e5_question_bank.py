@@ -115,9 +115,7 @@ def upgrade() -> None:
                 nullable=True,
             ),
         )
-        op.create_index(
-            "ix_questions_search", "questions", ["search"], postgresql_using="gin"
-        )
+        op.create_index("ix_questions_search", "questions", ["search"], postgresql_using="gin")
     else:
         for statement in SQLITE_FTS:
             op.execute(statement)
