@@ -19,6 +19,7 @@ from quiz_service.schemas import (
     QuizRequest,
 )
 from quiz_service.settings import QuizSettings
+from quiz_service.upstream import IngestionFilter
 from shared.openapi import SchemaEdit
 from shared.problems import problem_responses
 from shared.request_id import current_request_id
@@ -74,10 +75,52 @@ async def create_quiz(body: QuizRequest, resources: Resources) -> QuestionOut | 
                 }
             ]
         )
-    result = await resources.quiz.ingest(body.questions_num, request_id=current_request_id())
+    ingestion_filter = IngestionFilter(
+        category=body.category, difficulty=body.difficulty, value=body.value
+    )
+    _check_filters(ingestion_filter, resources)
+    result = await resources.quiz.ingest(
+        body.questions_num,
+        request_id=current_request_id(),
+        ingestion_filter=ingestion_filter,
+    )
     if result.previous is None:
         return NoQuestion()
     return QuestionOut.model_validate(result.previous)
+
+
+OPENTDB_CATEGORIES = range(9, 33)
+"""Open Trivia DB's category ids (api_category.php lists them)."""
+
+
+def _check_filters(ingestion_filter: IngestionFilter, resources: QuizResources) -> None:
+    """422 for a filter the configured provider cannot honour, in the schema's error shape
+    (the provider is a setting, so the static schema cannot say it)."""
+    provider = resources.settings.provider
+    supported = resources.quiz.supported_filters
+    errors: list[dict[str, Any]] = []
+    for name, value in ingestion_filter.asked().items():
+        if name not in supported:
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ("body", name),
+                    "msg": f"Value error, the {provider} upstream cannot filter by {name}",
+                    "input": value,
+                }
+            )
+    category = ingestion_filter.category
+    if provider == "opentdb" and category is not None and category not in OPENTDB_CATEGORIES:
+        errors.append(
+            {
+                "type": "value_error",
+                "loc": ("body", "category"),
+                "msg": "Value error, Open Trivia DB's categories are 9 to 32",
+                "input": category,
+            }
+        )
+    if errors:
+        raise RequestValidationError(errors)
 
 
 @router.get(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -24,6 +24,24 @@ class QuizRequest(BaseModel):
             "strings, booleans and null are rejected. The maximum is QUIZ_MAX_QUESTIONS_NUM."
         ),
         examples=[5],
+    )
+    category: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description=(
+            "Only questions of this upstream category id: Open Trivia DB's 9..32, or a "
+            "jservice-compatible upstream's category id (read through its /api/clues)."
+        ),
+    )
+    difficulty: Literal["easy", "medium", "hard"] | None = Field(
+        default=None, description="Open Trivia DB only: only questions of this difficulty."
+    )
+    value: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="jservice-compatible upstreams only: only clues of this dollar value.",
     )
 
 

@@ -46,6 +46,7 @@ from quiz_service.repository import QuestionRepository
 from quiz_service.upstream import (
     Batch,
     FetchContext,
+    IngestionFilter,
     QuestionProvider,
     UpstreamError,
     UpstreamExhausted,
@@ -164,8 +165,22 @@ class QuizService:
             raise NotFound(f"No question with id {question_id}.")
         return question
 
-    async def ingest(self, requested: int, *, request_id: str | None = None) -> IngestionResult:
+    @property
+    def supported_filters(self) -> frozenset[str]:
+        """The ingestion filters the configured provider can honour."""
+        return self._provider.supported_filters
+
+    async def ingest(
+        self,
+        requested: int,
+        *,
+        request_id: str | None = None,
+        ingestion_filter: IngestionFilter | None = None,
+    ) -> IngestionResult:
         """Stores ``requested`` new questions and returns the one that was newest before.
+
+        ``ingestion_filter`` narrows what the upstream is asked for; the caller has checked
+        it against ``supported_filters``.
 
         Raises ``ServiceUnavailable`` (upstream exhausted or rate limiting us past the
         deadline), ``GatewayTimeout`` (deadline, or upstream timeouts) or ``BadGateway``
@@ -175,7 +190,7 @@ class QuizService:
         stats = IngestionStats(provider=self._provider.source, requested=requested)
         try:
             if requested > 0:
-                previous = await self._fill(stats, request_id)
+                previous = await self._fill(stats, request_id, ingestion_filter)
             else:
                 previous = await self._newest()
         except AppError as exc:
@@ -194,7 +209,12 @@ class QuizService:
         async with self._database.unit_of_work() as session:
             return await QuestionRepository(session).newest()
 
-    async def _fill(self, stats: IngestionStats, request_id: str | None) -> Question | None:
+    async def _fill(
+        self,
+        stats: IngestionStats,
+        request_id: str | None,
+        ingestion_filter: IngestionFilter | None,
+    ) -> Question | None:
         """Fetch rounds until ``stats.requested`` new questions are stored; returns the newest
         question stored before the first of them.
 
@@ -203,7 +223,10 @@ class QuizService:
         query and transaction cost no time of their own.
         """
         loop = asyncio.get_running_loop()
-        context = FetchContext(deadline=loop.time() + self._limits.deadline_s)
+        context = FetchContext(
+            deadline=loop.time() + self._limits.deadline_s,
+            filter=ingestion_filter or IngestionFilter(),
+        )
         newest = asyncio.create_task(self._newest())
         try:
             while stats.stored < stats.requested:

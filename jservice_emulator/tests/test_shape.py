@@ -122,3 +122,16 @@ async def test_html_is_escaped_in_the_raw_body_like_rails() -> None:
     assert "\\u0026" in response.text
     answers = [item["answer"] for item in response.json()]
     assert any(answer.startswith("<i>") for answer in answers)
+
+
+async def test_clues_endpoint_serves_the_same_shape() -> None:
+    async with emulator(quirk_rate=0.5, seed=7) as client:
+        page = (await client.get("/api/clues", params={"value": 400})).json()
+        category = (await client.get("/api/clues", params={"category": 14})).json()
+        bad = await client.get("/api/clues", params={"value": "lots"})
+    assert len(page) == 100
+    assert [shape_problems(item) for item in page + category] == [[]] * (len(page) + 5)
+    assert all(item["value"] in (400, None) for item in page)  # a quirk may null it
+    assert [item["category_id"] for item in category] == [14] * 5
+    assert [item["id"] for item in page] == sorted(item["id"] for item in page)
+    assert bad.status_code == 400
