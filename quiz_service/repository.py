@@ -51,8 +51,8 @@ class QuestionRepository:
         *,
         saved_at: datetime,
         request_id: str | None,
-    ) -> int:
-        """Inserts the questions not stored yet and returns how many that was.
+    ) -> Counter[int]:
+        """Inserts the questions not stored yet; returns how many went in, by category id.
 
         ``ON CONFLICT DO NOTHING`` on (source, upstream_id): a row another request stored a
         moment ago is skipped by the database instead of raising, so concurrent ingestions
@@ -65,14 +65,13 @@ class QuestionRepository:
         Only the new ids come back: returning whole rows would ship every raw JSON document
         back, decode it and build an ORM object per row, which cost more than the insert.
 
-        Categories. Every question gets the category row of its title (created here when
-        new), and each category's ``clues_count`` grows by the questions really inserted, in
-        the same transaction. Locks are always taken in one order by every ingestion (the
-        category titles sorted, then the questions sorted, then the counts by category id),
-        so concurrent ingestions can wait on each other but never deadlock.
+        Categories. Every question gets the category row of its title, created here when
+        new (titles sorted, questions sorted: one lock order for every ingestion, so they
+        can wait on each other but never deadlock). Their ``clues_count`` is not touched
+        here: the caller passes the returned counts to ``count_clues``.
         """
         if not questions:
-            return 0
+            return Counter()
         category_ids = await self._category_ids({category_title(q) for q in questions}, saved_at)
         ordered = sorted(questions, key=lambda q: (len(q.upstream_id), q.upstream_id))
         rows = [
@@ -87,9 +86,7 @@ class QuestionRepository:
         # Parameters as a list, not .values(): SQLAlchemy's "insertmanyvalues" then batches
         # them into multi-row INSERTs under each driver's parameter limit, from a statement
         # compiled once (about ten times faster than a fresh 100-row VALUES each call).
-        inserted = list((await self._session.execute(statement, rows)).scalars())
-        await self._count_clues(Counter(inserted), saved_at)
-        return len(inserted)
+        return Counter((await self._session.execute(statement, rows)).scalars())
 
     async def _category_ids(self, titles: set[str], now: datetime) -> dict[str, int]:
         """The id of each title's category, creating the missing ones (sorted: lock order)."""
@@ -104,7 +101,10 @@ class QuestionRepository:
         )
         return {title: category_id for title, category_id in found}
 
-    async def _count_clues(self, inserted: Counter[int | None], now: datetime) -> None:
+    async def count_clues(self, inserted: Counter[int], *, now: datetime) -> None:
+        """Adds newly stored questions to their categories' ``clues_count`` (an increment,
+        so concurrent ingestions add up instead of overwriting each other; ids sorted, one
+        lock order)."""
         table = CATEGORIES
         statement = (
             update(table)
@@ -113,8 +113,7 @@ class QuestionRepository:
         )
         params = [
             {"category": category_id, "added": added}
-            for category_id, added in sorted(inserted.items(), key=lambda item: item[0] or 0)
-            if category_id is not None
+            for category_id, added in sorted(inserted.items())
         ]
         if params:
             # On the connection: the session would take a Core UPDATE with a parameter list

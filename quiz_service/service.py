@@ -332,16 +332,21 @@ class QuizService:
                     self._provider.source, list(candidates)
                 )
                 new = [question for question in new if question.upstream_id not in known]
-            inserted = await repository.insert_new(
-                self._provider.source,
-                new[:missing],
-                saved_at=datetime.now(UTC),
-                request_id=request_id,
+            saved_at = datetime.now(UTC)
+            by_category = await repository.insert_new(
+                self._provider.source, new[:missing], saved_at=saved_at, request_id=request_id
             )
+        inserted = by_category.total()
         discarded = max(0, len(new) - missing)
         stats.stored += inserted
         stats.discarded += discarded
         stats.duplicates += valid - inserted - discarded
+        if inserted:
+            # A transaction of its own: the counter rows are the hottest rows there are
+            # (every ingestion of a category updates its row), and a lock on them held until
+            # the questions' commit would queue every concurrent store behind it.
+            async with self._database.unit_of_work() as session:
+                await QuestionRepository(session).count_clues(by_category, now=saved_at)
 
 
 def _failure(
