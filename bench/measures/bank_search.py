@@ -2,7 +2,8 @@
 questions in PostgreSQL.
 
 The bank is generated into a database of its own (the quiz migrations, then the emulator's
-clues 1..N with ``seed=0`` and no quirks, one in ten filed as an Open Trivia DB question
+clues 1..N with ``seed=0`` and no quirks, in a shuffled order as ``/api/random`` would serve
+them, one in ten filed as an Open Trivia DB question
 without value or air date, categories by title), loaded with ``COPY`` through asyncpg: the
 bank's indexes are dropped first and created again afterwards from their own definitions
 (``pg_indexes``), then ``VACUUM ANALYZE``. Each query kind runs with varied arguments (words
@@ -76,10 +77,14 @@ class BankSearch:
     kinds: list[Kind]
 
 
-def _records(start: int, stop: int, categories: dict[str, int]) -> list[tuple[Any, ...]]:
+def _records(
+    start: int, stop: int, order: list[int], categories: dict[str, int]
+) -> list[tuple[Any, ...]]:
+    """Rows ``start``..``stop - 1``; row ``i`` holds the emulator's clue ``order[i - 1]``."""
     saved = datetime(2026, 12, 1, tzinfo=UTC)
     records = []
-    for clue_id in range(start, stop):
+    for row_id in range(start, stop):
+        clue_id = order[row_id - 1]
         clue = make_clue(clue_id)
         title = clue["category"]["title"]
         category_id = categories.setdefault(title, len(categories) + 1)
@@ -87,7 +92,7 @@ def _records(start: int, stop: int, categories: dict[str, int]) -> list[tuple[An
         aired = None if opentdb else date.fromisoformat(clue["airdate"][:10])
         records.append(
             (
-                clue_id,
+                row_id,
                 "opentdb" if opentdb else "jservice",
                 str(clue_id),
                 clue["question"],
@@ -145,8 +150,13 @@ async def _load(url: str, rows: int, log: Callable[[str], None]) -> tuple[float,
         started = time.perf_counter()
         categories: dict[str, int] = {}
         counts: Counter[int] = Counter()
+        # Stored in the order /api/random would have served them: shuffled. Clue ids follow
+        # the air date, and stored in that order a row's id would predict its air date and
+        # value, which no ingestion from /api/random produces.
+        order = list(range(1, rows + 1))
+        random.Random(15).shuffle(order)
         for start in range(1, rows + 1, COPY_CHUNK):
-            records = _records(start, min(start + COPY_CHUNK, rows + 1), categories)
+            records = _records(start, min(start + COPY_CHUNK, rows + 1), order, categories)
             counts.update(record[-1] for record in records)
             await connection.copy_records_to_table("questions", records=records, columns=COLUMNS)
             log(f"  {start + len(records) - 1:,} rows")
