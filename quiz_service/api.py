@@ -146,7 +146,9 @@ async def list_questions(
         Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="Words to search for"),
     ] = None,
     category: Annotated[
-        str | None, Query(max_length=MAX_QUERY_LENGTH, description="Exact category title")
+        str | None,
+        # No NUL: PostgreSQL text cannot hold one, and the query would fail instead of 422.
+        Query(max_length=MAX_QUERY_LENGTH, pattern=r"^[^\x00]*$", description="Category title"),
     ] = None,
     source: Annotated[
         Literal["jservice", "opentdb"] | None, Query(description="The provider")

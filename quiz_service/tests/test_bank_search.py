@@ -142,6 +142,7 @@ async def test_search_stays_current_as_questions_are_stored(
         {"q": "!!! ..."},  # no word in it
         {"q": "x" * 201},
         {"source": "wikipedia"},
+        {"category": "a\x00b"},
         {"min_value": -1},
         {"airdate_from": "yesterday"},
         {"airdate_to": "2001-02-30"},
