@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from quiz_service import jservice_items
 from quiz_service.filters import ClueFilter
@@ -55,7 +55,12 @@ def _a_date(value: Any) -> Any:
     return value
 
 
-LenientDate = Annotated[date, BeforeValidator(_a_date)]
+LenientDate = Annotated[
+    date,
+    BeforeValidator(_a_date),
+    # Not "format: date": a timestamp is accepted too, and the schema must not say otherwise.
+    WithJsonSchema({"type": "string", "examples": ["1985-02-08", "1985-02-08T12:00:00.000Z"]}),
+]
 
 Count = Annotated[
     int,
