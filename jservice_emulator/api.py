@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from jservice_emulator import faults
-from jservice_emulator.questions import CATEGORIES_PER_ROUND, CLUES_PER_ROUND, Clue, make_clue
+from jservice_emulator.questions import (
+    CATEGORIES_PER_ROUND,
+    CLUES_PER_ROUND,
+    Clue,
+    ids_with_value,
+    make_clue,
+)
 from jservice_emulator.responses import RailsJSONResponse, problem
 from jservice_emulator.sampling import pick_ids
 from jservice_emulator.settings import EmulatorSettings
@@ -150,11 +156,13 @@ async def clues(
             state.record(400, [])
             return problem(400, "Bad Request", detail)
     wanted_value, wanted_category = parsed["value"], parsed["category"]
-    candidates: Iterable[int] = (
-        range(1, settings.pool_size + 1)
-        if wanted_category is None
-        else _category_ids(wanted_category, settings.pool_size)
-    )
+    candidates: Iterable[int]
+    if wanted_category is not None:
+        candidates = _category_ids(wanted_category, settings.pool_size)
+    elif wanted_value is not None:
+        candidates = ids_with_value(wanted_value, settings.pool_size)
+    else:
+        candidates = range(1, settings.pool_size + 1)
     found: list[Clue] = []
     to_skip = skip or 0
     for clue_id in candidates:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jservice_emulator.questions import make_clue
+from jservice_emulator.questions import ids_with_value, make_clue
 from jservice_emulator.settings import ALL_QUIRK_KINDS, QuirkKind
 from jservice_emulator.tests import emulator, fetch
 from testkit.jservice_contract import AIRDATE, RAILS_TIME, SAMPLE
@@ -135,3 +135,10 @@ async def test_clues_endpoint_serves_the_same_shape() -> None:
     assert [item["category_id"] for item in category] == [14] * 5
     assert [item["id"] for item in page] == sorted(item["id"] for item in page)
     assert bad.status_code == 400
+
+
+def test_ids_with_value_are_exactly_the_clues_of_that_value() -> None:
+    pool = 3000
+    for value in (100, 200, 400, 1000, 2000, 300, 7):
+        expected = [i for i in range(1, pool + 1) if make_clue(i)["value"] == value]
+        assert list(ids_with_value(value, pool)) == expected, value
