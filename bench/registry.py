@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.measures import (
+    bank_search,
     cache_bound,
     conversion,
     downloads,
@@ -30,6 +31,7 @@ MEASURES: list[Measure[Any]] = [
     downloads.MEASURE,
     metrics_overhead.MEASURE,
     rate_limit.MEASURE,
+    bank_search.MEASURE,
 ]
 BY_NAME = {measure.name: measure for measure in MEASURES}
 

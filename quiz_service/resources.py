@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from quiz_service.bank_service import BankService
 from quiz_service.metrics import QuizMetrics
 from quiz_service.service import IngestionLimits, QuizService
 from quiz_service.settings import QuizSettings
@@ -20,6 +21,7 @@ class QuizResources:
     settings: QuizSettings
     database: Database
     quiz: QuizService
+    bank: BankService
 
 
 @asynccontextmanager
@@ -35,4 +37,5 @@ async def open_resources(
         )
         provider = create_provider(settings, client)
         quiz = QuizService(database, provider, limits, observe=metrics.observe)
-        yield QuizResources(settings=settings, database=database, quiz=quiz)
+        bank = BankService(database)
+        yield QuizResources(settings=settings, database=database, quiz=quiz, bank=bank)

@@ -15,6 +15,9 @@ SERVICE_LAYER = {
     "quiz_service": {
         "service",
         "repository",
+        "bank_service",
+        "bank_repository",
+        "filters",
         "models",
         "resources",
         "settings",

@@ -415,3 +415,31 @@ def test_unsatisfiable_range_from_the_cache_is_a_problem_416(client: httpx.Clien
     assert_problem(response, 416, "range-not-satisfiable")
     assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
     assert response.headers["content-range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("path", ["/quiz/api/clues", "/quiz/api/categories", "/quiz/api/category"])
+def test_jservice_reads_are_cached_briefly(client: httpx.Client, path: str) -> None:
+    url = f"{path}?offset={uuid.uuid4().int % 10**9}"
+    first = client.get(url)
+    second = client.get(url)
+    assert first.headers["x-cache-status"] == "MISS"
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content  # the stand-in saw one request
+    assert client.get(f"{url}1").headers["x-cache-status"] == "MISS"  # the query is the key
+    fresh = client.get(url, headers={"Cache-Control": "no-cache"})
+    assert fresh.headers["x-cache-status"] == "BYPASS"
+
+
+@pytest.mark.parametrize("path", ["/quiz/api/random", "/quiz/api/final"])
+def test_random_jservice_reads_are_never_cached(client: httpx.Client, path: str) -> None:
+    first, second = client.get(f"{path}?count=3"), client.get(f"{path}?count=3")
+    assert "x-cache-status" not in first.headers
+    assert first.json()["headers"]["x-request-id"] != second.json()["headers"]["x-request-id"]
+
+
+def test_jservice_errors_are_not_cached(client: httpx.Client) -> None:
+    url = f"/quiz/api/clues?value=x{uuid.uuid4().hex}"
+    for _ in range(2):
+        response = client.get(url, headers={"X-Echo-Status": "422"})
+        assert response.status_code == 422
+        assert response.headers["x-cache-status"] == "MISS"
