@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,7 +68,7 @@ class QuestionRepository:
         Categories. Every question gets the category row of its title, created here when
         new (titles sorted, questions sorted: one lock order for every ingestion, so they
         can wait on each other but never deadlock). Their ``clues_count`` is not touched
-        here: the caller passes the returned counts to ``count_clues``.
+        here: the caller recounts the returned categories (``recount_clues``).
         """
         if not questions:
             return Counter()
@@ -101,25 +101,30 @@ class QuestionRepository:
         )
         return {title: category_id for title, category_id in found}
 
-    async def count_clues(self, inserted: Counter[int], *, now: datetime) -> None:
-        """Adds newly stored questions to their categories' ``clues_count`` (an increment,
-        so concurrent ingestions add up instead of overwriting each other; ids sorted, one
-        lock order)."""
-        table = CATEGORIES
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("category"))
-            .values(clues_count=table.c.clues_count + bindparam("added"), updated_at=now)
+    async def recount_clues(self, category_ids: Iterable[int] | None, *, now: datetime) -> None:
+        """Sets ``clues_count`` of these categories (None: of all) to the number of their
+        stored questions.
+
+        A count, not an increment: it is derived data, run in its own transaction after the
+        questions' commit (see ``QuizService``), and a count is right whatever happened
+        before — a crash between the two commits, or two recounts racing, leaves a value the
+        next recount of that category (its next store, or the next start) corrects.
+        """
+        counted = (
+            select(func.count())
+            .select_from(QUESTIONS)
+            .where(QUESTIONS.c.category_id == CATEGORIES.c.id)
+            .scalar_subquery()
         )
-        params = [
-            {"category": category_id, "added": added}
-            for category_id, added in sorted(inserted.items())
-        ]
-        if params:
-            # On the connection: the session would take a Core UPDATE with a parameter list
-            # for the ORM's "bulk UPDATE by primary key", which this is not.
-            connection = await self._session.connection()
-            await connection.execute(statement, params)
+        statement = update(CATEGORIES).values(clues_count=counted, updated_at=now)
+        if category_ids is not None:
+            ids = sorted(set(category_ids))  # one lock order for every recount
+            if not ids:
+                return
+            statement = statement.where(CATEGORIES.c.id.in_(ids))
+        else:
+            statement = statement.where(CATEGORIES.c.clues_count != counted)
+        await self._session.execute(statement)
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         # The Core table, not the ORM entity: the ORM's bulk-insert layer adds nothing here.

@@ -37,5 +37,6 @@ async def open_resources(
         )
         provider = create_provider(settings, client)
         quiz = QuizService(database, provider, limits, observe=metrics.observe)
+        await quiz.recount_categories()
         bank = BankService(database)
         yield QuizResources(settings=settings, database=database, quiz=quiz, bank=bank)

@@ -158,6 +158,11 @@ class QuizService:
         self._limits = limits
         self._observe = observe
 
+    async def recount_categories(self) -> None:
+        """Corrects every category's ``clues_count`` that a crash left behind (at start)."""
+        async with self._database.unit_of_work() as session:
+            await QuestionRepository(session).recount_clues(None, now=datetime.now(UTC))
+
     async def question(self, question_id: int) -> Question:
         async with self._database.unit_of_work() as session:
             question = await QuestionRepository(session).get(question_id)
@@ -342,11 +347,11 @@ class QuizService:
         stats.discarded += discarded
         stats.duplicates += valid - inserted - discarded
         if inserted:
-            # A transaction of its own: the counter rows are the hottest rows there are
+            # A transaction of its own: the category rows are the hottest rows there are
             # (every ingestion of a category updates its row), and a lock on them held until
             # the questions' commit would queue every concurrent store behind it.
             async with self._database.unit_of_work() as session:
-                await QuestionRepository(session).count_clues(by_category, now=saved_at)
+                await QuestionRepository(session).recount_clues(by_category, now=saved_at)
 
 
 def _failure(

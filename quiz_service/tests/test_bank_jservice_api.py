@@ -8,9 +8,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quiz_service.tests.bank_data import bank_items, spread_clues, store_items
 from quiz_service.tests.fakes import UPSTREAM_URL
+from quiz_service.tests.support import ClientFactory
 from testkit.jservice_contract import category_problems, clue_problems, listed_category_problems
 from testkit.problems import assert_problem
 
@@ -183,3 +186,33 @@ async def test_clues_count_grows_only_by_new_questions(
     listed = (await client.get("/quiz/api/categories", params={"count": 100})).json()
     assert sum(item["clues_count"] for item in listed) == 30
     assert (await client.get("/quiz/stats")).json()["questions"] == 30
+
+
+async def test_clues_counts_left_wrong_by_a_crash_are_corrected(
+    client: httpx.AsyncClient,
+    upstream: respx.MockRouter,
+    make_client: ClientFactory,
+    db_engine: AsyncEngine,
+) -> None:
+    """The count is derived data, committed after the questions: a crash between the two
+    commits leaves it short. Simulated by writing wrong counts straight into the table;
+    the next store of a category recounts it, and the next start recounts them all."""
+    items = spread_clues(3, 30)
+    await store_items(client, upstream, items[:15])
+    async with db_engine.begin() as connection:
+        await connection.execute(text("UPDATE categories SET clues_count = 1"))
+
+    async def counts(of: httpx.AsyncClient) -> list[int]:
+        listed = (await of.get("/quiz/api/categories", params={"count": 100})).json()
+        return sorted(item["clues_count"] for item in listed)
+
+    assert await counts(client) == [1, 1, 1]  # nothing recounts on a read
+    async with make_client() as restarted:
+        assert await counts(restarted) == [5, 5, 5]
+        async with db_engine.begin() as connection:
+            await connection.execute(text("UPDATE categories SET clues_count = 0"))
+        upstream.get(UPSTREAM_URL).respond(200, json=items[15:16])
+        assert (await restarted.post("/quiz", json={"questions_num": 1})).status_code == 200
+        # Only the new question's category was recounted (5 + 1); the others stay wrong
+        # until their next store or the next start.
+        assert await counts(restarted) == [0, 0, 6]
