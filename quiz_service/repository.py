@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,16 @@ QUESTIONS = cast(Table, Question.__table__)  # a mapped class's table is a Table
 CATEGORIES = cast(Table, Category.__table__)
 LOOKUP_CHUNK = 1000
 """Ids per lookup SELECT: far below every driver's bind-parameter limit."""
+
+
+def _clue_count(category_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """The number of stored questions of a category, as a subquery."""
+    return (
+        select(func.count())
+        .select_from(QUESTIONS)
+        .where(QUESTIONS.c.category_id == category_id)
+        .scalar_subquery()
+    )
 
 
 class QuestionRepository:
@@ -102,29 +112,36 @@ class QuestionRepository:
         return {title: category_id for title, category_id in found}
 
     async def recount_clues(self, category_ids: Iterable[int] | None, *, now: datetime) -> None:
-        """Sets ``clues_count`` of these categories (None: of all) to the number of their
-        stored questions.
+        """Sets ``clues_count`` of these categories (None: of every category whose count is
+        off) to the number of their stored questions.
 
         A count, not an increment: it is derived data, run in its own transaction after the
         questions' commit (see ``QuizService``), and a count is right whatever happened
         before — a crash between the two commits, or two recounts racing, leaves a value the
         next recount of that category (its next store, or the next start) corrects.
+
+        One UPDATE per category, in id order: every recount takes the rows' locks in the same
+        order, so concurrent ones wait for each other but never deadlock (one UPDATE over an
+        id list would lock them in whatever order its plan reads the table).
         """
-        counted = (
-            select(func.count())
-            .select_from(QUESTIONS)
-            .where(QUESTIONS.c.category_id == CATEGORIES.c.id)
-            .scalar_subquery()
+        table = CATEGORIES
+        if category_ids is None:
+            found = await self._session.execute(
+                select(table.c.id).where(table.c.clues_count != _clue_count(table.c.id))
+            )
+            category_ids = found.scalars()
+        params = [{"category": category_id} for category_id in sorted(set(category_ids))]
+        if not params:
+            return
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("category"))
+            .values(clues_count=_clue_count(bindparam("category")), updated_at=now)
         )
-        statement = update(CATEGORIES).values(clues_count=counted, updated_at=now)
-        if category_ids is not None:
-            ids = sorted(set(category_ids))  # one lock order for every recount
-            if not ids:
-                return
-            statement = statement.where(CATEGORIES.c.id.in_(ids))
-        else:
-            statement = statement.where(CATEGORIES.c.clues_count != counted)
-        await self._session.execute(statement)
+        # On the connection: the session would take a Core UPDATE with a parameter list
+        # for the ORM's "bulk UPDATE by primary key", which this is not.
+        connection = await self._session.connection()
+        await connection.execute(statement, params)
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         # The Core table, not the ORM entity: the ORM's bulk-insert layer adds nothing here.

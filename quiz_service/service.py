@@ -41,6 +41,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from quiz_service.models import Question
 from quiz_service.repository import QuestionRepository
 from quiz_service.upstream import (
@@ -55,7 +57,14 @@ from quiz_service.upstream import (
     UpstreamTimeout,
 )
 from shared.db import Database
-from shared.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
+from shared.errors import (
+    AppError,
+    BadGateway,
+    DatabaseUnavailable,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger("quiz_service.ingestion")
 
@@ -159,9 +168,13 @@ class QuizService:
         self._observe = observe
 
     async def recount_categories(self) -> None:
-        """Corrects every category's ``clues_count`` that a crash left behind (at start)."""
-        async with self._database.unit_of_work() as session:
-            await QuestionRepository(session).recount_clues(None, now=datetime.now(UTC))
+        """Corrects every category's ``clues_count`` that a crash left behind (at start).
+        A failure is only logged: the next store of each category recounts it anyway."""
+        try:
+            async with self._database.unit_of_work() as session:
+                await QuestionRepository(session).recount_clues(None, now=datetime.now(UTC))
+        except (DatabaseUnavailable, SQLAlchemyError) as exc:
+            log.warning("categories not recounted at start: %s", type(exc).__name__)
 
     async def question(self, question_id: int) -> Question:
         async with self._database.unit_of_work() as session:

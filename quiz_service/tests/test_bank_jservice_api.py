@@ -11,9 +11,11 @@ import respx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from quiz_service.main import create_app
+from quiz_service.settings import QuizSettings
 from quiz_service.tests.bank_data import bank_items, spread_clues, store_items
 from quiz_service.tests.fakes import UPSTREAM_URL
-from quiz_service.tests.support import ClientFactory
+from testkit.apps import running_app
 from testkit.jservice_contract import category_problems, clue_problems, listed_category_problems
 from testkit.problems import assert_problem
 
@@ -191,7 +193,7 @@ async def test_clues_count_grows_only_by_new_questions(
 async def test_clues_counts_left_wrong_by_a_crash_are_corrected(
     client: httpx.AsyncClient,
     upstream: respx.MockRouter,
-    make_client: ClientFactory,
+    settings: QuizSettings,
     db_engine: AsyncEngine,
 ) -> None:
     """The count is derived data, committed after the questions: a crash between the two
@@ -207,7 +209,9 @@ async def test_clues_counts_left_wrong_by_a_crash_are_corrected(
         return sorted(item["clues_count"] for item in listed)
 
     assert await counts(client) == [1, 1, 1]  # nothing recounts on a read
-    async with make_client() as restarted:
+    restarted_app = create_app(settings)
+    async with running_app(restarted_app) as restarted:
+        await restarted_app.state.resources.recount  # started by the lifespan
         assert await counts(restarted) == [5, 5, 5]
         async with db_engine.begin() as connection:
             await connection.execute(text("UPDATE categories SET clues_count = 0"))
