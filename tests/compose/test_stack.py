@@ -110,11 +110,9 @@ def table_checksums(stack: ComposeStack) -> dict[str, str]:
         ).split()
         for table in tables:
             # The table names come from pg_tables itself.
-            digest = stack.psql(
-                database,
-                f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' "
-                f"ORDER BY t::text)), '') FROM \"{table}\" t",  # noqa: S608
-            ).strip()
+            rows = "coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')"
+            query = f"SELECT count(*) || ':' || {rows} FROM \"{table}\" t"  # noqa: S608
+            digest = stack.psql(database, query).strip()
             sums[f"{database}.{table}"] = digest
     return sums
 
