@@ -26,7 +26,7 @@ from devstack.composetest.podman import (
     podman_environ,
     stop_process,
 )
-from devstack.composetest.stack import BUILT_SERVICES, ComposeStack, StackError
+from devstack.composetest.stack import BUILT_SERVICES, COMPOSE_LOG, ComposeStack, StackError
 from devstack.composetest.standins import STANDINS, ensure_standins
 from devstack.gateway import REPO_ROOT
 from devstack.ports import free_port
@@ -108,6 +108,7 @@ def run_asserts(stack: ComposeStack, pytest_args: list[str]) -> int:
 def main(pytest_args: list[str]) -> int:
     timings = Timings()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
+    COMPOSE_LOG.write_text("")
     service = ApiService(WORK_DIR / "podman.sock", WORK_DIR / "podman-service.log")
     stack = ComposeStack(service.docker_host, free_port())
     health_loop: subprocess.Popen[bytes] | None = None

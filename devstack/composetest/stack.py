@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devstack.composetest.podman import CONTAINERS_CONF, inspect, podman
+from devstack.composetest.podman import CONTAINERS_CONF, WORK_DIR, inspect, podman
 from devstack.gateway import REPO_ROOT
 from devstack.static_checks import COMPOSE_FILE, compose_binary, documented_settings
 
@@ -22,6 +22,7 @@ ENV_GATEWAY_PORT = "COMPOSE_TEST_GATEWAY_PORT"
 BUILT_SERVICES = ("jservice-emulator", "quiz", "audio")
 SERVICES = ("postgres", *BUILT_SERVICES, "gateway")
 WAIT_TIMEOUT_S = 240
+COMPOSE_LOG = WORK_DIR / "compose.log"
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -84,6 +85,9 @@ class ComposeStack:
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
+        with COMPOSE_LOG.open("a") as log:
+            log.write(f"$ docker compose {' '.join(args)}  # exit {result.returncode}\n")
+            log.write(result.stdout + result.stderr)
         if check and result.returncode != 0:
             raise StackError(
                 f"docker compose {' '.join(args)} exited {result.returncode}:\n"
