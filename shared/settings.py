@@ -51,6 +51,7 @@ class ServiceSettings(BaseSettings):
     db_dead_connection_timeout_s: float = Field(
         default=5.0,
         ge=1,
+        le=32767,  # the kernel's bound on the keepalive idle time
         description=(
             "A database connection whose server stopped answering at the TCP level (a "
             "database container replaced, a network cut) is dropped after this."

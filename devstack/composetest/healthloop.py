@@ -3,8 +3,7 @@ project's containers, which podman leaves to systemd timers (and there is no sys
 
 A container still "starting" is checked every second, so its dependants start as soon as it
 is ready (failures in its start period do not count, as under Docker); a healthy or unhealthy
-one at its own interval. Checks run side by side, at most one at a time per container. The
-runner starts this as its own process and stops it by its pid.
+one at its own interval. The runner starts this as its own process and stops it by its pid.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +46,6 @@ class HealthLoop:
     project: str
     stop: threading.Event = field(default_factory=threading.Event)
     _last_run: dict[str, float] = field(default_factory=dict)
-    _running: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def running_containers(self) -> list[dict[str, Any]]:
         listed = podman(
@@ -71,26 +67,17 @@ class HealthLoop:
             interval = min(interval, STARTING_PERIOD_S)
         return now - self._last_run.get(str(container["Id"]), 0.0) >= interval
 
-    def check(self, container_id: str) -> None:
-        try:
-            podman("healthcheck", "run", container_id, check=False, timeout=60)
-        finally:
-            with self._lock:
-                self._running.discard(container_id)
-
     def run(self) -> None:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            while not self.stop.is_set():
-                now = time.monotonic()
-                for container in self.running_containers():
-                    container_id = str(container["Id"])
-                    with self._lock:
-                        if container_id in self._running or not self.due(container, now):
-                            continue
-                        self._running.add(container_id)
-                    self._last_run[container_id] = now
-                    pool.submit(self.check, container_id)
-                self.stop.wait(LOOP_PERIOD_S)
+        # One check at a time: side by side, the probes (each a python start in a container)
+        # would slow each other past their timeouts on a 2-core machine.
+        while not self.stop.is_set():
+            for container in self.running_containers():
+                container_id = str(container["Id"])
+                if self.stop.is_set() or not self.due(container, time.monotonic()):
+                    continue
+                self._last_run[container_id] = time.monotonic()
+                podman("healthcheck", "run", container_id, check=False, timeout=60)
+            self.stop.wait(LOOP_PERIOD_S)
 
 
 def main(argv: list[str]) -> int:
