@@ -99,7 +99,7 @@ def check_images_built(stack: ComposeStack) -> None:
 def run_asserts(stack: ComposeStack, pytest_args: list[str]) -> int:
     command = [
         sys.executable, "-m", "pytest", "-m", "compose", "-p", "no:cacheprovider",
-        f"--timeout={ASSERT_TIMEOUT_S}", str(ASSERTS_DIR), *pytest_args,
+        f"--timeout={ASSERT_TIMEOUT_S}", "--durations=0", str(ASSERTS_DIR), *pytest_args,
     ]  # fmt: skip
     env = {**podman_environ(), **stack.environ_for_tests()}
     return subprocess.run(command, env=env, cwd=REPO_ROOT, check=False).returncode

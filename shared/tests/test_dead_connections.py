@@ -110,29 +110,34 @@ async def test_pooled_connections_to_a_vanished_server_are_replaced_within_the_t
     pooled: tuple[Database, list[int], int],
 ) -> None:
     database, ports, server_port = pooled
+    took: list[float] = []
     with dropped(ports, server_port):
         start = time.monotonic()
         for _ in range(POOL_SIZE + 1):
             async with asyncio.timeout(STATEMENT_TIMEOUT_S / 2), database.unit_of_work() as s:
                 assert (await s.execute(text("SELECT 1"))).scalar_one() == 1
-        took = time.monotonic() - start
+            took.append(time.monotonic() - start)
     # The first checkout's ping waits for the kernel to give up on its connection; that
-    # retires every connection opened before it, so the others are replaced without a wait.
-    assert took < DEAD_TIMEOUT_S + SLACK_S, (
-        f"{POOL_SIZE + 1} requests over dead pooled connections took {took:.1f} s"
-    )
+    # retires every connection opened before it, and keepalive has the kernel give up on the
+    # idle ones within 1.5 x the timeout, so the others cost little more.
+    assert took[0] < DEAD_TIMEOUT_S + SLACK_S, f"the first request took {took[0]:.1f} s"
+    assert took[-1] < 1.5 * DEAD_TIMEOUT_S + SLACK_S, f"requests done after {took} s"
 
 
 async def test_a_statement_on_a_vanished_connection_fails_as_unavailable_within_the_timeout(
     pooled: tuple[Database, list[int], int],
 ) -> None:
     database, ports, server_port = pooled
-    start = time.monotonic()
-    with pytest.raises(DatabaseUnavailable):
+    dropped_at: list[float] = []
+
+    async def statement_after_the_drop() -> None:
         async with asyncio.timeout(STATEMENT_TIMEOUT_S / 2), database.unit_of_work() as session:
             await session.execute(text("SELECT 1"))  # checked out (and pinged) while alive
             with dropped(ports, server_port):
-                start = time.monotonic()
+                dropped_at.append(time.monotonic())
                 await session.execute(text("SELECT 2"))
-    took = time.monotonic() - start
+
+    with pytest.raises(DatabaseUnavailable):
+        await statement_after_the_drop()
+    took = time.monotonic() - dropped_at[0]
     assert took < DEAD_TIMEOUT_S + SLACK_S, f"the statement failed after {took:.1f} s"

@@ -11,12 +11,16 @@ import time
 import tomllib
 import uuid
 import wave
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from devstack.composetest.podman import podman
 from devstack.composetest.stack import BUILT_SERVICES, SERVICES, ComposeStack
@@ -33,20 +37,39 @@ RECOVERY_TIMEOUT_S = 10.0
 HEALTHY_TIMEOUT_S = 120.0
 
 
-def _normalized(requirement: str) -> str:
-    name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
-    return re.sub(r"[-_.]+", "-", name).lower()
+def runtime_closure(requirements: Iterable[str]) -> set[str]:
+    """Every distribution these requirements pull in (extras and markers followed), as the
+    test environment, which has them all, resolves them."""
+    seen: set[tuple[str, frozenset[str]]] = set()
+    pending = [Requirement(r) for r in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        key = (name, frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        extras = requirement.extras or {""}
+        for raw in distribution.requires or []:
+            needed = Requirement(raw)
+            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras):
+                pending.append(needed)
+    return {name for name, _ in seen}
 
 
 def dev_dependencies() -> set[str]:
-    """The dev and bench extras' packages that no runtime extra needs."""
+    """The dev and bench extras' packages that nothing at run time pulls in (PyYAML, say,
+    is a dev dependency and also uvicorn[standard]'s)."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     extras: dict[str, list[str]] = project["optional-dependencies"]
-    runtime = {_normalized(r) for r in project["dependencies"]}
-    runtime |= {_normalized(r) for name, reqs in extras.items() if name not in {"dev", "bench"}
-                for r in reqs}  # fmt: skip
-    dev = {_normalized(r) for r in (*extras["dev"], *extras.get("bench", []))}
-    return dev - runtime - {_normalized(project["name"])}
+    runtime = [*project["dependencies"]]
+    runtime += [r for name, reqs in extras.items() if name not in {"dev", "bench"} for r in reqs]
+    dev = {str(canonicalize_name(Requirement(r).name)) for r in (*extras["dev"], *extras["bench"])}
+    return dev - {str(canonicalize_name(project["name"]))} - runtime_closure(runtime)
 
 
 def sine_wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
@@ -205,7 +228,7 @@ def test_images_hold_no_tests_or_dev_dependencies(stack: ComposeStack, service: 
     out = podman("run", "--rm", "--entrypoint", "python", image, "-c", script).stdout
     result = json.loads(out)
     assert not result["found"], f"{image} holds tests or dev-only packages: {result['found']}"
-    dev = sorted(dev_dependencies() & {_normalized(name) for name in result["names"]})
+    dev = sorted(dev_dependencies() & {canonicalize_name(name) for name in result["names"]})
     assert not dev, f"{image} holds dev dependencies: {dev}"
 
 
