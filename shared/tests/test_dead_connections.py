@@ -112,16 +112,16 @@ async def test_pooled_connections_to_a_vanished_server_are_replaced_within_the_t
     database, ports, server_port = pooled
     took: list[float] = []
     with dropped(ports, server_port):
-        start = time.monotonic()
         for _ in range(POOL_SIZE + 1):
+            start = time.monotonic()
             async with asyncio.timeout(STATEMENT_TIMEOUT_S / 2), database.unit_of_work() as s:
                 assert (await s.execute(text("SELECT 1"))).scalar_one() == 1
             took.append(time.monotonic() - start)
-    # The first checkout's ping waits for the kernel to give up on its connection; that
-    # retires every connection opened before it, and keepalive has the kernel give up on the
-    # idle ones within 1.5 x the timeout, so the others cost little more.
-    assert took[0] < DEAD_TIMEOUT_S + SLACK_S, f"the first request took {took[0]:.1f} s"
-    assert took[-1] < 1.5 * DEAD_TIMEOUT_S + SLACK_S, f"requests done after {took} s"
+    # The first checkout's ping waits for the kernel to give up on its connection, which
+    # retires every connection opened before it: a later checkout closes its stale one
+    # (a close that waits at most the timeout too) and opens a new one.
+    slow = [f"{seconds:.1f}" for seconds in took if seconds >= DEAD_TIMEOUT_S + SLACK_S]
+    assert not slow, f"requests over dead pooled connections took {slow} s"
 
 
 async def test_a_statement_on_a_vanished_connection_fails_as_unavailable_within_the_timeout(
