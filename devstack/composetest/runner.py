@@ -32,6 +32,7 @@ from devstack.gateway import REPO_ROOT
 from devstack.ports import free_port
 
 REPORT_PATH = WORK_DIR / "report.md"
+LOGS_DIR = WORK_DIR / "logs"
 ASSERTS_DIR = REPO_ROOT / "tests" / "compose"
 ASSERT_TIMEOUT_S = 600
 
@@ -96,6 +97,19 @@ def check_images_built(stack: ComposeStack) -> None:
         raise StackError(f"docker compose build exited 0 but built no {', '.join(missing)}")
 
 
+def save_container_logs(stack: ComposeStack) -> None:
+    """Every container's output, before ``down`` removes it (CI keeps var/)."""
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        containers = stack.containers()
+    except PodmanError as exc:
+        print(f"compose-test: no container logs: {exc}", file=sys.stderr)
+        return
+    for container in containers:
+        name = str(container.get("Name", container["Id"])).lstrip("/")
+        (LOGS_DIR / f"{name}.log").write_text(stack.logs(str(container["Id"])))
+
+
 def run_asserts(stack: ComposeStack, pytest_args: list[str]) -> int:
     command = [
         sys.executable, "-m", "pytest", "-m", "compose", "-p", "no:cacheprovider",
@@ -144,6 +158,7 @@ def main(pytest_args: list[str]) -> int:
         return 1
     finally:
         try:
+            save_container_logs(stack)
             with timings.step("docker compose down -v"):
                 stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
         finally:
