@@ -12,7 +12,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -27,11 +28,12 @@ from devstack.composetest.podman import (
     stop_process,
 )
 from devstack.composetest.stack import BUILT_SERVICES, COMPOSE_LOG, ComposeStack, StackError
-from devstack.composetest.standins import STANDINS, ensure_standins
+from devstack.composetest.standins import PYTHON, STANDINS, StandIn, ensure_standins
 from devstack.gateway import REPO_ROOT
 from devstack.ports import free_port
 
 REPORT_PATH = WORK_DIR / "report.md"
+OTHER_STANDINS = tuple(standin for standin in STANDINS if standin is not PYTHON)
 LOGS_DIR = WORK_DIR / "logs"
 ASSERTS_DIR = REPO_ROOT / "tests" / "compose"
 ASSERT_TIMEOUT_S = 600
@@ -58,6 +60,11 @@ class Timings:
 
 def _mib(size: int | None) -> str:
     return "missing" if size is None else f"{size / 2**20:.0f} MiB"
+
+
+def timed(timings: Timings, name: str, standins: Sequence[StandIn]) -> list[str]:
+    with timings.step(name):
+        return ensure_standins(standins)
 
 
 def report(stack: ComposeStack, timings: Timings, built: list[str], outcome: str) -> str:
@@ -132,13 +139,20 @@ def main(pytest_args: list[str]) -> int:
         with timings.step("packages"):
             install_missing_packages()
         service.start()
-        with timings.step("stand-in base images"):
-            built = ensure_standins()
         # Whatever an interrupted run left behind.
         stack.compose("down", "-v", "--remove-orphans", check=False)
-        with timings.step("docker compose build"):
-            stack.compose("build")
-            check_images_built(stack)
+        # Only the python stand-in is a build's base: the others are made alongside the
+        # project's builds.
+        with ThreadPoolExecutor(max_workers=1) as alongside:
+            others = alongside.submit(timed, timings, "postgres + nginx stand-ins", OTHER_STANDINS)
+            try:
+                with timings.step("python stand-in"):
+                    built = ensure_standins([PYTHON])
+                with timings.step("docker compose build"):
+                    stack.compose("build")
+                    check_images_built(stack)
+            finally:
+                built += others.result()
         with (WORK_DIR / "healthloop.log").open("wb") as log:
             health_loop = subprocess.Popen(
                 [sys.executable, "-m", "devstack.composetest.healthloop", stack.project],
