@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import time
 import tomllib
@@ -74,8 +75,6 @@ def dev_dependencies() -> set[str]:
 
 def sine_wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
     """A 440 Hz tone, 16-bit mono (the standard library's wave: no test kit in the way)."""
-    import math
-
     frames = bytearray()
     for i in range(int(seconds * rate)):
         value = int(12000 * math.sin(2 * math.pi * 440 * i / rate))
