@@ -9,6 +9,7 @@ stopped. Timings and image sizes are printed and written to var/composetest/repo
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -127,6 +128,8 @@ def run_asserts(stack: ComposeStack, pytest_args: list[str]) -> int:
 
 
 def main(pytest_args: list[str]) -> int:
+    # A CI timeout's SIGTERM unwinds like Ctrl-C, so the finally below still cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     timings = Timings()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     COMPOSE_LOG.write_text("")
