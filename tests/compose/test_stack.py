@@ -36,6 +36,7 @@ DEV_ONLY_PACKAGES = ("tests", "testkit", "devstack", "bench")
 # A service that lost its database connections must answer again within this.
 RECOVERY_TIMEOUT_S = 10.0
 HEALTHY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 60.0
 
 
 def runtime_closure(requirements: Iterable[str]) -> set[str]:
@@ -313,6 +314,11 @@ def test_a_recreated_database_container_costs_seconds_not_a_minute(
     )
 
 
+def _replica_ready(container_id: str) -> bool:
+    probe = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/ready', timeout=5)"
+    return podman("exec", container_id, "python", "-c", probe, check=False).returncode == 0
+
+
 def _migration_lines(log: str) -> list[str]:
     return re.findall(r"Running upgrade [^\"\n]*", log)
 
@@ -331,6 +337,15 @@ def test_scaled_replicas_migrate_once_and_both_answer(stack: ComposeStack) -> No
             )
             migrated = [r["Id"] for r in replicas if _migration_lines(stack.logs(r["Id"]))]
             assert len(migrated) == 1, f"{service}: {len(migrated)} replicas applied migrations"
+            # Healthy means live (GET /health); the first database connection of a replica
+            # that just started can still be on its way (seconds on a busy 2-core machine):
+            # wait for each replica's own readiness, which opens one.
+            for replica in replicas:
+                stack.wait_for(
+                    f"{replica['Name']} ready",
+                    lambda r=replica: _replica_ready(r["Id"]),
+                    READY_TIMEOUT_S,
+                )
             # Round robin over both: each request id must reach one of the two replicas.
             ids = [f"scale-{service}-{uuid.uuid4().hex}" for _ in range(8)]
             for request_id in ids:
