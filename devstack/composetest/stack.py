@@ -5,7 +5,6 @@ sets (``ComposeStack.from_environ``)."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from typing import Any
 
 from devstack.composetest.podman import CONTAINERS_CONF, WORK_DIR, inspect, podman
 from devstack.gateway import REPO_ROOT
-from devstack.static_checks import COMPOSE_FILE, compose_binary, documented_settings
+from devstack.static_checks import COMPOSE_FILE, compose_binary, compose_environ
 
 PROJECT = "quiz-audio-composetest"
 ENV_DOCKER_HOST = "COMPOSE_TEST_DOCKER_HOST"
@@ -24,22 +23,15 @@ SERVICES = ("postgres", *BUILT_SERVICES, "gateway")
 WAIT_TIMEOUT_S = 240
 COMPOSE_LOG = WORK_DIR / "compose.log"
 
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
-
 
 class StackError(Exception):
     """A compose step failed; the message has its output."""
 
 
 def _clean_environ() -> dict[str, str]:
-    """This process's environment without anything compose would read as a setting, so the
-    stack runs with docker-compose.yml's own defaults."""
-    ours = documented_settings() | set(_INTERPOLATION.findall(COMPOSE_FILE.read_text()))
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ours and not key.startswith(("COMPOSE_", "DOCKER_"))
-    }
+    """static_checks' environment (no setting compose would read from this process), and no
+    DOCKER_* either: the stack runs with docker-compose.yml's own defaults on our socket."""
+    return {k: v for k, v in compose_environ().items() if not k.startswith("DOCKER_")}
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,17 @@ def test_the_readme_examples_work_through_the_gateway(gateway: httpx.Client) -> 
 # --- restarts, recreations and scaling ----------------------------------------------------------
 
 
+def assert_kept(
+    stack: ComposeStack, gateway: httpx.Client, record: Record, before: dict[str, str], step: str
+) -> None:
+    """Every table as ``before`` and the record's bytes as when it was made."""
+    after = table_checksums(stack)
+    changed = sorted(name for name in before if before[name] != after.get(name))
+    assert not changed, f"tables changed across {step}: {changed}"
+    again = hashlib.sha256(gateway.get(record.path).content).hexdigest()
+    assert again == record.sha256, f"the record's bytes changed across {step}"
+
+
 def test_restart_postgres_keeps_every_row_and_record(
     stack: ComposeStack, gateway: httpx.Client, record: Record
 ) -> None:
@@ -262,11 +273,7 @@ def test_restart_postgres_keeps_every_row_and_record(
     stack.compose("restart", "postgres")
     wait_all_healthy(stack)
     wait_answers(gateway, record, 60)
-    after = table_checksums(stack)
-    changed = sorted(name for name in before if before[name] != after.get(name))
-    assert not changed, f"tables changed across `restart postgres`: {changed}"
-    again = hashlib.sha256(gateway.get(record.path).content).hexdigest()
-    assert again == record.sha256, "the record's bytes changed across `restart postgres`"
+    assert_kept(stack, gateway, record, before, "`restart postgres`")
 
 
 def test_down_and_up_keep_the_volume_and_skip_the_init_scripts(
@@ -283,11 +290,7 @@ def test_down_and_up_keep_the_volume_and_skip_the_init_scripts(
     )
     log = stack.logs(stack.container_id("postgres"))
     assert "docker-entrypoint-initdb.d" not in log, f"the init scripts ran again:\n{log[-2000:]}"
-    after = table_checksums(stack)
-    changed = sorted(name for name in before if before[name] != after.get(name))
-    assert not changed, f"tables changed across `down` + `up`: {changed}"
-    again = hashlib.sha256(gateway.get(record.path).content).hexdigest()
-    assert again == record.sha256, "the record's bytes changed across `down` + `up`"
+    assert_kept(stack, gateway, record, before, "`down` + `up`")
 
 
 def test_a_recreated_database_container_costs_seconds_not_a_minute(
