@@ -261,9 +261,11 @@ class AudioSettings(ServiceSettings):
             raise ValueError(f"must be an MP3 bitrate: one of {sorted(MP3_BITRATES_KBPS)}")
         return value
 
+    # Not named like ServiceSettings' own validator, which it would replace: the admin's
+    # settings would then refuse compose's "" (make compose-test caught that).
     @field_validator("s3_access_key_id", "s3_secret_access_key", "normalize_lufs", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_audio_setting_is_unset(cls, value: object) -> object:
         # Compose passes an unset variable as "": that means "not configured" here.
         return None if value == "" else value
 
