@@ -89,7 +89,8 @@ async def test_second_instance_stores_each_question_of_the_first_once(
     body = assert_problem(exhausted, 503, requested=FIRST_STORES - 99, stored=len(seconds) - 100)
     assert "too few new questions" in body["detail"]
     assert len(seconds) == len({row.upstream_id for row in seconds})
-    assert 100 <= len(seconds) < FIRST_STORES
+    # The draws may or may not find all of the last 50 within the rounds: never more.
+    assert 100 <= len(seconds) <= FIRST_STORES
     assert {row.upstream_id for row in seconds} <= set(firsts)
     for row in seconds:
         original = firsts[row.upstream_id]
