@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck static pytest fmt migrate up down bench bench-tools soak clean web-assets
+.PHONY: help install run test lint typecheck static pytest fmt migrate up down compose-test bench bench-tools soak clean web-assets
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ up: ## Start the docker-compose stack (PostgreSQL, emulator, services, gateway o
 
 down: ## Stop the docker-compose stack (the database volume is kept)
 	$(COMPOSE) down
+
+# Needs root (rootful podman); installs podman, runc, netavark, aardvark-dns, uidmap,
+# iptables and mmdebstrap when missing. COMPOSE_TEST_ARGS go to pytest (e.g. -k restart).
+compose-test: $(INSTALLED) ## The compose stack for real on podman, with stand-in base images
+	$(PY) -m devstack.composetest $(COMPOSE_TEST_ARGS)
 
 # The Debian packages the benchmarks run (command:package): installed here when missing, never
 # by the benchmark itself, which stops with this target's name when one is still missing.

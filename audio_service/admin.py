@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import DeclarativeBase
 from starlette.requests import Request
 from starlette_admin import (
+    BooleanField,
     ComputedField,
     DateTimeField,
     FloatField,
@@ -111,7 +112,15 @@ class UserView(ReadOnlyView):
 _RECORD_DETAILS = (
     "id",
     "user_id",
+    "mp3_mode",
+    "vbr_quality",
     "bitrate_kbps",
+    FloatField("mean_bitrate_kbps", label="Mean bitrate (kbps)"),
+    FloatField("loudness_range_lu", label="Loudness range (LU)"),
+    FloatField("true_peak_dbtp", label="True peak (dBTP)"),
+    FloatField("normalization_target_lufs", label="Normalised towards (LUFS)"),
+    FloatField("normalization_gain_db", label="Normalisation gain (dB)"),
+    BooleanField("normalization_limited", label="Kept quieter by the -1 dBTP ceiling"),
     "sample_rate",
     "channels",
     "input_container",
@@ -131,10 +140,14 @@ class RecordView(ReadOnlyView):
         DateTimeField("created_at", output_format=DATETIME_FORMAT),
         FloatField("duration_s", label="Length (s)"),
         MediaField("listen", label="Play / download", getter=record_link),
+        FloatField("integrated_lufs", label="Loudness (LUFS)"),
         IntegerField("mp3_size", label="MP3 bytes"),
         *_RECORD_DETAILS,
     )
-    exclude_fields_from_list = ("mp3_size", *_RECORD_DETAILS)
+    exclude_fields_from_list = (
+        "mp3_size",
+        *(field if isinstance(field, str) else field.name for field in _RECORD_DETAILS),
+    )
     searchable_fields = ("original_filename", "user_name", "created_at", "duration_s", "mp3_size")
     sortable_fields = ("created_at", "user_id", "user_name", "duration_s", "mp3_size")
     fields_default_sort = (("created_at", True),)

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from audio_service import auth, downloads, links
+from audio_service import auth, downloads, links, waveforms
 from audio_service.downloads import MP3_MEDIA_TYPE, DownloadRequest, Mp3Response
 from audio_service.jobs import Accepted, ConversionJob
+from audio_service.peaks import MAX_PIXELS
 from audio_service.resources import AudioResources
 from audio_service.schemas import (
     MAX_USER_ID,
@@ -68,6 +69,7 @@ _RECORD_LINKS = {
     "DownloadRecord": {"operationId": "download_record", "parameters": _RECORD_QUERY},
     "HeadRecord": {"operationId": "head_record", "parameters": _RECORD_QUERY},
     "DeleteRecord": {"operationId": "delete_record", "parameters": _RECORD_QUERY},
+    "RecordPeaks": {"operationId": "record_peaks", "parameters": _RECORD_QUERY},
 }
 _RECORD_METHODS = "GET, HEAD, POST, DELETE"
 RangeHeader = Annotated[
@@ -173,11 +175,15 @@ PreferHeader = Annotated[
     summary="Upload a WAV file; it is converted to MP3 and stored",
     description=(
         "A `multipart/form-data` form with the fields `user_id`, `token` (or the "
-        "`Authorization: Bearer <token>` header instead) and `file` (the WAV). The file "
-        "is judged by its bytes only; its name is kept as metadata. With `Prefer: "
-        "respond-async`, or when the audio lasts longer than AUDIO_SYNC_MAX_DURATION_S, the "
-        "answer is 202 with a conversion job (`Location: /record/jobs/{id}`) as soon as the "
-        "file is received; a worker converts it."
+        "`Authorization: Bearer <token>` header instead) and `file` (the WAV), and "
+        "optionally `title` and `artist` for the MP3's ID3 tag. The file is judged by its "
+        "bytes only; its name is kept as metadata (and is the default title). The MP3 "
+        "starts with an ID3v2 tag (title, artist, encoder, the record id as TXXX "
+        "`record_id`, the creation date) and a Xing/Info frame with the LAME extension, so "
+        "decoders return exactly the input's length. With `Prefer: respond-async`, or when "
+        "the audio lasts longer than AUDIO_SYNC_MAX_DURATION_S, the answer is 202 with a "
+        "conversion job (`Location: /record/jobs/{id}`) as soon as the file is received; a "
+        "worker converts it."
     ),
     form_limits={"max_files": 1, "max_fields": 16, "max_part_size": 4096},
     dependencies=[Depends(refuse_repeated_fields)],
@@ -204,6 +210,8 @@ async def upload_record(
         token=auth.choose_token(form.token, _bearer_token(bearer)),
         file=form.file.file,
         filename=form.file.filename,
+        title=form.title,
+        artist=form.artist,
         respond_async=respond_async_preferred(prefer or []),
         base_url=base,
         callback_url=form.callback_url,
@@ -216,7 +224,7 @@ async def upload_record(
         return _job_response(outcome.job, base, status_code=202, applied=outcome.preference_applied)
     url = links.record_url(base, outcome.id, form.user_id)
     response.headers["Location"] = url
-    return RecordOut.of(outcome, url)
+    return RecordOut.of(outcome, url, links.peaks_url(base, outcome.id, form.user_id))
 
 
 def _job_out(job: ConversionJob, base: str) -> JobOut:
@@ -300,6 +308,69 @@ async def head_record(resources: Resources, query: DownloadQuery) -> Response:
     return await _record_response(resources, query, send_body=False)
 
 
+_PEAKS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "audiowaveform's JSON format version 2 (what wavesurfer.js and peaks.js load): "
+            "`data` holds, pixel after pixel, each channel's min then max"
+        ),
+        "content": {
+            waveforms.JSON_MEDIA_TYPE: {
+                "example": {
+                    "version": 2,
+                    "channels": 1,
+                    "sample_rate": 44100,
+                    "samples_per_pixel": 512,
+                    "bits": 8,
+                    "length": 2,
+                    "data": [-12, 13, -90, 88],
+                }
+            }
+        },
+    },
+    304: {"description": "Not modified: the If-None-Match ETag is current"},
+    **problem_responses(404, 422),
+}
+
+
+@router.get(
+    "/record/peaks",
+    operation_id="record_peaks",
+    summary="A record's waveform peaks, for drawing it (anybody with the link may)",
+    description=(
+        "Min/max per pixel and channel, computed during the conversion (at most 65,536 "
+        "pixels, 256 samples a pixel or coarser for long records) and reduced here to at "
+        "most `pixels` pixels by merging whole stored pixels. 404 and 422 exactly as the "
+        "download; 404 too for a record converted before peaks were kept."
+    ),
+    response_class=Response,
+    responses=_PEAKS_RESPONSES,
+)
+async def record_peaks(
+    record_id: RecordId,
+    user_id: UserIdQuery,
+    resources: Resources,
+    pixels: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_PIXELS, description="At most this many pixels (default: all stored)"),
+    ] = None,
+    bits: Annotated[
+        int,
+        Query(ge=8, le=16, multiple_of=8, description="8 or 16 bits a value (audiowaveform's)"),
+    ] = 8,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    record, peaks = await resources.audio.get_peaks(record_id, user_id)
+    return await waveforms.respond(
+        record,
+        peaks,
+        pixels=pixels,
+        bits=bits,
+        if_none_match=if_none_match,
+        max_age_s=resources.settings.download_max_age_s,
+    )
+
+
 @router.delete(
     "/record",
     operation_id="delete_record",
@@ -337,7 +408,12 @@ async def list_records(
         user_id, _bearer_token(bearer), limit=limit, offset=offset
     )
     return RecordPage(
-        items=[RecordOut.of(r, links.record_url(base, r.id, user_id)) for r in records],
+        items=[
+            RecordOut.of(
+                r, links.record_url(base, r.id, user_id), links.peaks_url(base, r.id, user_id)
+            )
+            for r in records
+        ],
         total=total,
         limit=limit,
         offset=offset,

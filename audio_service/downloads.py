@@ -85,7 +85,7 @@ class Plan:
         return self.byte_range if self.send_body and self.status in (200, 206) else None
 
 
-def _validators(record: Record, max_age_s: int) -> dict[str, str]:
+def validators(record: Record, max_age_s: int) -> dict[str, str]:
     # Headers a 304 must repeat (RFC 9110 §15.4.5) as well as the 200/206 ones.
     return {
         "ETag": f'"{record.sha256}"',
@@ -99,7 +99,7 @@ def plan(record: Record, request: DownloadRequest, *, max_age_s: int) -> Plan:
     """Status, headers and byte range of the answer; raises the 416 problem."""
     if record.storage != "postgres":
         request = request.for_uncached()
-    headers = _validators(record, max_age_s)
+    headers = validators(record, max_age_s)
     etag = headers["ETag"]
     if ranges.none_match(request.if_none_match, etag):
         return Plan(304, headers)
@@ -170,13 +170,13 @@ def _accel_redirect(chosen: Plan, wanted: ByteRange, url: str) -> Response:
 
 def redirect_headers(record: Record, max_age_s: int) -> dict[str, str]:
     """What a presigned URL makes the object store answer with, for ``redirect`` mode."""
-    validators = _validators(record, max_age_s)
+    cached = validators(record, max_age_s)
     return {
         "ResponseContentType": MP3_MEDIA_TYPE,
         "ResponseContentDisposition": content_disposition(
             download_filename(record.original_filename)
         ),
-        "ResponseCacheControl": validators["Cache-Control"],
+        "ResponseCacheControl": cached["Cache-Control"],
     }
 
 

@@ -132,6 +132,8 @@ class JobService:
         filename: str | None,
         respond_async: bool,
         base_url: str,
+        title: str | None = None,
+        artist: str | None = None,
         callback_url: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Record | Accepted:
@@ -143,10 +145,17 @@ class JobService:
         with self._converter.user_slot(user_id):
             async with self._converter.received(file) as wav:
                 if await self._goes_to_a_job(wav, respond_async or callback_url is not None):
-                    job = await self._accept(user_id, wav, filename, base_url, callback_url)
+                    job = await self._accept(
+                        user_id, wav, filename, base_url, callback_url, title, artist
+                    )
                     return Accepted(job, preference_applied=respond_async)
                 return await self._audio.create_record(
-                    user_id=user_id, wav=wav, filename=filename, cancel=cancel
+                    user_id=user_id,
+                    wav=wav,
+                    filename=filename,
+                    title=title,
+                    artist=artist,
+                    cancel=cancel,
                 )
 
     async def _goes_to_a_job(self, wav: ReceivedWav, respond_async: bool) -> bool:
@@ -174,6 +183,8 @@ class JobService:
         filename: str | None,
         base_url: str,
         callback_url: str | None,
+        title: str | None,
+        artist: str | None,
     ) -> ConversionJob:
         chunk_bytes = self._settings.storage_chunk_bytes
         job = ConversionJob(
@@ -182,6 +193,8 @@ class JobService:
             status=QUEUED,
             progress=0.0,
             original_filename=sanitize_filename(filename),
+            title=title,
+            artist=artist,
             input_size=wav.size,
             chunk_bytes=chunk_bytes,
             attempts=0,
@@ -243,6 +256,8 @@ class JobService:
                     wav=wav,
                     cancel=cancel,
                     filename=job.original_filename,
+                    title=job.title,
+                    artist=job.artist,
                     progress=progress,
                     record_id=record_id_of(job.id, attempt),
                     finish=partial(self._finish, job=job, attempt=attempt),

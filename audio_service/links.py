@@ -98,3 +98,7 @@ def record_url(base: str, record_id: uuid.UUID, user_id: int) -> str:
 
 def job_url(base: str, job_id: uuid.UUID) -> str:
     return f"{base}/record/jobs/{job_id}"
+
+
+def peaks_url(base: str, record_id: uuid.UUID, user_id: int) -> str:
+    return f"{base}/record/peaks?{urlencode({'id': str(record_id), 'user': user_id})}"

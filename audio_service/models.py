@@ -10,6 +10,11 @@ says (``audio_service.storage``):
   SQLite (BLOB); PostgreSQL's large objects would not.
 - ``s3``: one object, ``records.storage_key``, in the configured bucket.
 
+What the conversion measured stays with the metadata: loudness and normalisation as
+``records`` columns (null on records converted before they were measured), the waveform peaks
+(audiowaveform binary, at most 512 KiB: ``audio_service.peaks``) in ``record_peaks``, a table
+of their own so that listing records never reads them.
+
 ``records.state`` makes a record visible only once its bytes are complete: ``pending`` while
 they are written, ``ready`` once they are, ``deleting`` from a DELETE until its bytes are
 gone. Only ``ready`` records are ever served or listed; the sweeper
@@ -24,6 +29,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -127,6 +133,19 @@ class Record(Base):
     bitrate_kbps: Mapped[int] = mapped_column(SmallInteger)
     mp3_size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    # "cbr" or "vbr"; for VBR, LAME's -V and the real mean bitrate (bitrate_kbps rounds it).
+    mp3_mode: Mapped[str] = mapped_column(String(3), default="cbr", server_default="cbr")
+    vbr_quality: Mapped[int | None] = mapped_column(SmallInteger)
+    mean_bitrate_kbps: Mapped[float | None] = mapped_column(Float)
+    # EBU R128 of the MP3's audio (after any normalisation); null: silence, or not measured.
+    integrated_lufs: Mapped[float | None] = mapped_column(Float)
+    loudness_range_lu: Mapped[float | None] = mapped_column(Float)
+    true_peak_dbtp: Mapped[float | None] = mapped_column(Float)
+    # AUDIO_NORMALIZE_LUFS when the record was converted (null: normalisation was off), the
+    # gain applied, and whether the true-peak ceiling kept the record below the target.
+    normalization_target_lufs: Mapped[float | None] = mapped_column(Float)
+    normalization_gain_db: Mapped[float | None] = mapped_column(Float)
+    normalization_limited: Mapped[bool | None] = mapped_column(Boolean)
     chunk_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(
         UtcDateTime, default=_now, server_default=func.now()
@@ -135,6 +154,17 @@ class Record(Base):
     storage: Mapped[str] = mapped_column(String(16), default="postgres", server_default="postgres")
     storage_key: Mapped[str | None] = mapped_column(String(STORAGE_KEY_MAX_LENGTH))
     state: Mapped[str] = mapped_column(String(16), default=READY, server_default=READY)
+
+
+class RecordPeaks(Base):
+    """A record's waveform peaks, audiowaveform's binary format version 2 (``peaks.Peaks``)."""
+
+    __tablename__ = "record_peaks"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RecordChunk(Base):
@@ -173,6 +203,9 @@ class ConversionJob(Base):
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     original_filename: Mapped[str | None] = mapped_column(String(FILENAME_MAX_LENGTH))
+    # The ID3 title/artist given at upload (the form allows 200 characters), for the worker.
+    title: Mapped[str | None] = mapped_column(String(200))
+    artist: Mapped[str | None] = mapped_column(String(200))
     input_size: Mapped[int] = mapped_column(BigInteger)
     chunk_bytes: Mapped[int] = mapped_column(Integer)
     # Conversions started (by any worker); a worker that dies mid-way leaves it counted.

@@ -24,6 +24,7 @@ from audio_service.models import (
     JobChunk,
     Record,
     RecordChunk,
+    RecordPeaks,
     User,
 )
 from audio_service.quota import Usage
@@ -84,6 +85,23 @@ async def usage(session: AsyncSession, user_id: int) -> Usage:
 async def add_record(session: AsyncSession, record: Record) -> None:
     session.add(record)
     await session.flush()
+
+
+async def add_peaks(session: AsyncSession, record_id: uuid.UUID, data: bytes) -> None:
+    await session.execute(insert(RecordPeaks).values(record_id=record_id, data=data))
+
+
+async def get_record_peaks(
+    session: AsyncSession, record_id: uuid.UUID, user_id: int
+) -> tuple[Record, bytes | None] | None:
+    """A visible record of ``user_id`` and its peaks (None: it has none), in one query."""
+    result = await session.execute(
+        select(Record, RecordPeaks.data)
+        .outerjoin(RecordPeaks, RecordPeaks.record_id == Record.id)
+        .where(Record.id == record_id, Record.user_id == user_id, Record.state == READY)
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def add_chunk(session: AsyncSession, record_id: uuid.UUID, seq: int, data: bytes) -> None:

@@ -51,13 +51,22 @@ _NAME_PATTERN = (
 )
 
 
-def _clean_name(value: str) -> str:
+def _clean_text(value: str) -> str:
     if any(unicodedata.category(char) in _FORBIDDEN_IN_NAME for char in value):
         raise ValueError("must not contain control characters or line breaks")
-    name = unicodedata.normalize("NFC", value.strip(_TRIMMED))
+    return unicodedata.normalize("NFC", value.strip(_TRIMMED))
+
+
+def _clean_name(value: str) -> str:
+    name = _clean_text(value)
     if not name:
         raise ValueError("must not be empty or only whitespace")
     return name
+
+
+def _clean_tag(value: str | None) -> str | None:
+    # An empty field (a form's blank input) is the same as none: the default applies.
+    return (_clean_text(value) or None) if value is not None else None
 
 
 UserName = Annotated[
@@ -75,6 +84,20 @@ UserName = Annotated[
     ),
     AfterValidator(_clean_name),
 ]
+
+
+TAG_MAX_LENGTH = 200
+TagText = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=TAG_MAX_LENGTH,
+        json_schema_extra={"pattern": r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"},
+    ),
+    AfterValidator(_clean_tag),
+]
+"""An ID3 text field from the form: at most 200 characters, no control characters or line
+breaks; surrounding whitespace is trimmed and a blank one counts as not given."""
 
 
 class UserCreate(BaseModel):
@@ -105,6 +128,17 @@ class UploadForm(BaseModel):
             "`Prefer: respond-async` does."
         ),
     )
+    title: TagText = Field(
+        default=None,
+        description=(
+            "The MP3's ID3 title (TIT2): at most 200 characters, no control characters. "
+            "Default: the uploaded file's name without its extension."
+        ),
+    )
+    artist: TagText = Field(
+        default=None,
+        description="The MP3's ID3 artist (TPE1): at most 200 characters, no control characters.",
+    )
 
 
 class UserCreated(BaseModel):
@@ -132,9 +166,30 @@ class OutputAudio(BaseModel):
     format: Literal["mp3"] = "mp3"
     sample_rate: int = Field(description="The input's rate, or the nearest one MP3 can carry")
     channels: int = Field(description="1 or 2 (more input channels are mixed to stereo)")
-    bitrate_kbps: int = Field(description="Constant bitrate of the MP3")
-    size_bytes: int
+    mode: Literal["cbr", "vbr"] = Field(description="Constant or variable bitrate")
+    vbr_quality: int | None = Field(description="LAME's -V (0-9) for VBR; null for CBR")
+    bitrate_kbps: int = Field(description="CBR: the bitrate of every frame; VBR: the mean, rounded")
+    mean_bitrate_kbps: float | None = Field(
+        description="The audio frames' bytes x 8 over their duration (null: not measured)"
+    )
+    size_bytes: int = Field(description="The whole file: ID3v2 tag, Info frame and audio")
     sha256: str = Field(description="SHA-256 of the MP3 bytes, also its ETag")
+
+
+class LoudnessOut(BaseModel):
+    """EBU R128 of the MP3's audio (after any normalisation); null: nothing to measure."""
+
+    integrated_lufs: float | None = Field(description="Integrated loudness (LUFS)")
+    range_lu: float | None = Field(description="Loudness range (LU); null below 3 s")
+    true_peak_dbtp: float | None = Field(description="True peak (dBTP, 4x oversampled)")
+
+
+class NormalizationOut(BaseModel):
+    target_lufs: float = Field(description="AUDIO_NORMALIZE_LUFS when it was converted")
+    gain_db: float = Field(description="The one gain applied to the whole file")
+    limited_by_true_peak: bool = Field(
+        description="The -1 dBTP true-peak ceiling kept it quieter than the target"
+    )
 
 
 class RecordOut(BaseModel):
@@ -147,9 +202,17 @@ class RecordOut(BaseModel):
     created_at: datetime
     input: InputAudio
     output: OutputAudio
+    loudness: LoudnessOut | None = Field(description="null: converted before it was measured")
+    normalization: NormalizationOut | None = Field(description="null: normalisation was off")
+    peaks_url: str = Field(
+        description=(
+            "Its waveform peaks, audiowaveform JSON version 2 (add &pixels=N to reduce them); "
+            "404 for records converted before peaks were kept"
+        )
+    )
 
     @classmethod
-    def of(cls, record: Record, url: str) -> RecordOut:
+    def of(cls, record: Record, url: str, peaks_url: str) -> RecordOut:
         return cls(
             record_id=record.id,
             user_id=record.user_id,
@@ -168,11 +231,39 @@ class RecordOut(BaseModel):
             output=OutputAudio(
                 sample_rate=record.sample_rate,
                 channels=record.channels,
+                mode="vbr" if record.mp3_mode == "vbr" else "cbr",
+                vbr_quality=record.vbr_quality,
                 bitrate_kbps=record.bitrate_kbps,
+                mean_bitrate_kbps=record.mean_bitrate_kbps,
                 size_bytes=record.mp3_size,
                 sha256=record.sha256,
             ),
+            loudness=_loudness(record),
+            normalization=_normalization(record),
+            peaks_url=peaks_url,
         )
+
+
+def _loudness(record: Record) -> LoudnessOut | None:
+    # Every conversion since loudness is measured stores the mean bitrate too; silence has
+    # null loudness figures but was measured all the same.
+    if record.mean_bitrate_kbps is None:
+        return None
+    return LoudnessOut(
+        integrated_lufs=record.integrated_lufs,
+        range_lu=record.loudness_range_lu,
+        true_peak_dbtp=record.true_peak_dbtp,
+    )
+
+
+def _normalization(record: Record) -> NormalizationOut | None:
+    if record.normalization_target_lufs is None:
+        return None
+    return NormalizationOut(
+        target_lufs=record.normalization_target_lufs,
+        gain_db=record.normalization_gain_db or 0.0,
+        limited_by_true_peak=bool(record.normalization_limited),
+    )
 
 
 class RecordPage(BaseModel):

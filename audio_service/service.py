@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -26,6 +27,8 @@ from audio_service import auth, repository
 from audio_service.filenames import sanitize_filename
 from audio_service.metrics import AudioMetrics
 from audio_service.models import INPUT_FIELDS, PENDING, READY, Record, User
+from audio_service.mp3_tags import Mp3Tags, title_from_filename
+from audio_service.peaks import Peaks
 from audio_service.quota import Quota
 from audio_service.ranges import ByteRange
 from audio_service.settings import AudioSettings
@@ -134,6 +137,8 @@ class AudioService:
         user_id: int,
         wav: ReceivedWav,
         filename: str | None,
+        title: str | None = None,
+        artist: str | None = None,
         cancel: threading.Event | None = None,
         progress: Callable[[float], None] | None = None,
         record_id: uuid.UUID | None = None,
@@ -143,25 +148,37 @@ class AudioService:
         """Converts the staged ``wav`` of an authorised upload and stores the record; nothing
         is written unless all succeeded.
 
+        The MP3's ID3 tag carries ``title`` (default: the file's name without extension),
+        ``artist``, the record's id and creation time, so both are chosen before converting.
+
         The record row and its bytes are committed together, or none of them. The user's
         quota is checked again, under a lock of the user's row, where the record is stored
         (``audio_service.quota``). ``cancel`` set (the client went away) stops the
-        conversion. A job's worker passes its ``record_id``, and ``finish``, which runs in
-        the transaction that makes the record visible (``store_record``).
+        conversion. A job's worker passes its attempt's ``record_id`` (the one that becomes
+        visible, so the one in the tag), and ``finish``, which runs in the transaction that
+        makes the record visible (``store_record``).
         """
         chunk_bytes = self._settings.storage_chunk_bytes
-        async with self._converter.converted_wav(wav, cancel, progress, admit=admit) as converted:
-            record = new_record(
-                converted, user_id, sanitize_filename(filename), chunk_bytes, record_id
-            )
+        record_id, created_at = record_id or uuid.uuid4(), datetime.now(UTC)
+        filename = sanitize_filename(filename)
+        tags = Mp3Tags(
+            title=title or title_from_filename(filename),
+            artist=artist,
+            record_id=str(record_id),
+            created_at=created_at,
+        )
+        async with self._converter.converted_wav(
+            wav, cancel, progress, tags=tags, admit=admit
+        ) as converted:
+            record = _record(converted, record_id, created_at, user_id, filename, chunk_bytes)
             started = time.perf_counter()
-            await self.store_record(record, converted.mp3_path, finish)
+            await self.store_record(record, converted.mp3_path, converted.result.peaks, finish)
             _log_conversion(record, converted, store_s=time.perf_counter() - started)
             self._metrics.stored(record.mp3_size)
         return record
 
     async def store_record(
-        self, record: Record, mp3_path: Path, finish: Finish | None = None
+        self, record: Record, mp3_path: Path, peaks: Peaks | None, finish: Finish | None = None
     ) -> None:
         """Pending row (naming the key), bytes, then the flip to ready: the record is
         visible only once both exist. On any failure the bytes and the row are removed at
@@ -179,6 +196,8 @@ class AudioService:
                 session, record.user_id, adding_bytes=record.mp3_size, lock=True
             )
             await repository.add_record(session, record)
+            if peaks is not None:
+                await repository.add_peaks(session, record.id, peaks.to_bytes())
         try:
             await storage.put(record, mp3_path)
             async with self._database.unit_of_work() as session:
@@ -229,6 +248,17 @@ class AudioService:
         if record is None:
             raise NotFound(_NO_SUCH_RECORD)
         return record
+
+    async def get_peaks(self, record_id: uuid.UUID, user_id: int) -> tuple[Record, Peaks]:
+        """The record, if it belongs to ``user_id``, and its waveform peaks (404 without)."""
+        async with self._database.unit_of_work() as session:
+            found = await repository.get_record_peaks(session, record_id, user_id)
+        if found is None:
+            raise NotFound(_NO_SUCH_RECORD)
+        record, blob = found
+        if blob is None:
+            raise NotFound("This record has no waveform peaks (converted before they were kept).")
+        return record, Peaks.from_bytes(blob)
 
     async def open_download(
         self, record_id: uuid.UUID, user_id: int, plan: Callable[[Record], P]
@@ -318,16 +348,19 @@ async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
-def new_record(
+def _record(
     converted: ConvertedUpload,
+    record_id: uuid.UUID,
+    created_at: datetime,
     user_id: int,
     filename: str | None,
     chunk_bytes: int,
-    record_id: uuid.UUID | None = None,
 ) -> Record:
     result = converted.result
+    loudness, normalization = result.loudness, result.normalization
     return Record(
-        id=record_id or uuid.uuid4(),
+        id=record_id,
+        created_at=created_at,
         user_id=user_id,
         original_filename=filename,
         input_size=converted.input_size,
@@ -338,9 +371,23 @@ def new_record(
         bitrate_kbps=result.bitrate_kbps,
         mp3_size=result.mp3_size,
         sha256=result.sha256,
+        mp3_mode=result.mode,
+        vbr_quality=result.vbr_quality,
+        mean_bitrate_kbps=result.mean_bitrate_kbps,
+        integrated_lufs=_rounded(loudness.integrated_lufs if loudness else None),
+        loudness_range_lu=_rounded(loudness.range_lu if loudness else None),
+        true_peak_dbtp=_rounded(loudness.true_peak_dbtp if loudness else None),
+        normalization_target_lufs=normalization.target_lufs if normalization else None,
+        normalization_gain_db=_rounded(normalization.gain_db) if normalization else None,
+        normalization_limited=normalization.limited_by_true_peak if normalization else None,
         chunk_bytes=chunk_bytes,
         state=PENDING,
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    # Hundredths of a dB: finer than any meter agrees with another.
+    return None if value is None else round(value, 2)
 
 
 def _log_conversion(record: Record, converted: ConvertedUpload, *, store_s: float) -> None:
@@ -358,6 +405,9 @@ def _log_conversion(record: Record, converted: ConvertedUpload, *, store_s: floa
                 "output_sample_rate": record.sample_rate,
                 "output_channels": record.channels,
                 "bitrate_kbps": record.bitrate_kbps,
+                "mp3_mode": record.mp3_mode,
+                "integrated_lufs": record.integrated_lufs,
+                "normalization_gain_db": record.normalization_gain_db,
                 "queue_wait_s": round(converted.wait_s, 3),
                 "convert_s": round(convert_s, 3),
                 "store_s": round(store_s, 3),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from audio_service.conversion import MP3_BITRATES_KBPS
+from audio_service.conversion import MP3_BITRATES_KBPS, Mp3Mode
 from shared.settings import ServiceSettings, database_url_setting, port_setting
 
 MIB = 1024 * 1024
@@ -71,6 +71,30 @@ class AudioSettings(ServiceSettings):
     )
     mp3_quality: int = Field(
         default=3, ge=0, le=9, description="LAME quality: 0 best and slowest .. 9 fastest."
+    )
+    mp3_mode: Mp3Mode = Field(
+        default="cbr",
+        description=(
+            "cbr (constant bitrate, AUDIO_MP3_BITRATE_KBPS) or vbr (variable bitrate at "
+            "AUDIO_MP3_VBR_QUALITY; the Xing frame's seek table keeps it seekable and its "
+            "length exact; the record reports the real mean bitrate)."
+        ),
+    )
+    mp3_vbr_quality: int = Field(
+        default=2,
+        ge=0,
+        le=9,
+        description="LAME's VBR quality for AUDIO_MP3_MODE=vbr: 0 (-V0, largest) .. 9 (smallest).",
+    )
+    normalize_lufs: float | None = Field(
+        default=None,
+        gt=-70,
+        lt=0,
+        description=(
+            "Loudness normalisation target in LUFS (EBU R128), e.g. -16 for podcasts: one gain "
+            "for the whole file, lowered so the true peak stays at or below -1 dBTP (the record "
+            "then says it stayed quieter). Costs a second decode. Unset: off."
+        ),
     )
     conversion_workers: int = Field(
         default_factory=_default_workers,
@@ -316,9 +340,17 @@ class AudioSettings(ServiceSettings):
             raise ValueError("must hold at least 16 bytes (whsec_ + base64 of 24-64 bytes)")
         return value
 
-    @field_validator("s3_access_key_id", "s3_secret_access_key", "webhook_secret", mode="before")
+    # Not named like ServiceSettings' own validator, which it would replace: the admin's
+    # settings would then refuse compose's "" (make compose-test caught that).
+    @field_validator(
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "webhook_secret",
+        "normalize_lufs",
+        mode="before",
+    )
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_audio_setting_is_unset(cls, value: object) -> object:
         # Compose passes an unset variable as "": that means "not configured" here.
         return None if value == "" else value
 

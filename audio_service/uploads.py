@@ -37,6 +37,7 @@ import anyio
 
 from audio_service.conversion import ConversionCancelled, ConversionResult, convert_wav_to_mp3
 from audio_service.metrics import AudioMetrics
+from audio_service.mp3_tags import Mp3Tags
 from audio_service.settings import AudioSettings
 from shared.body_limit import file_too_large
 from shared.errors import AppError, ServiceUnavailable, TooManyRequests
@@ -143,6 +144,7 @@ class Converter:
         self,
         src: Path,
         dst: Path,
+        tags: Mp3Tags,
         cancel: threading.Event | None,
         progress: Callable[[float], None] | None,
     ) -> tuple[ConversionResult, float]:
@@ -157,6 +159,10 @@ class Converter:
                     bitrate_kbps=settings.mp3_bitrate_kbps,
                     quality=settings.mp3_quality,
                     max_duration_s=settings.max_duration_s,
+                    mode=settings.mp3_mode,
+                    vbr_quality=settings.mp3_vbr_quality,
+                    normalize_lufs=settings.normalize_lufs,
+                    tags=tags,
                     cancel=cancel,
                     progress=progress,
                 )
@@ -168,6 +174,7 @@ class Converter:
         self,
         wav_path: Path,
         mp3_path: Path,
+        tags: Mp3Tags,
         cancel: threading.Event | None,
         progress: Callable[[float], None] | None,
         *,
@@ -193,7 +200,7 @@ class Converter:
             # The slot is held here, so the thread needs no limiter of its own beyond
             # anyio's default pool (40 threads, far more than the slots).
             result, convert_s = await anyio.to_thread.run_sync(
-                partial(self._convert, wav_path, mp3_path, cancel, progress)
+                partial(self._convert, wav_path, mp3_path, tags, cancel, progress)
             )
         finally:
             self._slots.release()
@@ -202,14 +209,22 @@ class Converter:
 
     @asynccontextmanager
     async def converted(
-        self, file: BinaryIO, cancel: threading.Event | None = None, *, user_id: int
+        self,
+        file: BinaryIO,
+        cancel: threading.Event | None = None,
+        *,
+        user_id: int,
+        tags: Mp3Tags | None = None,
     ) -> AsyncIterator[ConvertedUpload]:
-        """``file`` converted to an MP3 file that exists until the block ends; the block
-        counts as one of ``user_id``'s uploads in progress (``user_slot``).
+        """``file`` converted to an MP3 file (ID3 ``tags``) that exists until the block
+        ends; the block counts as one of ``user_id``'s uploads in progress (``user_slot``).
 
         ``cancel``, once set, stops the conversion (``ConversionCancelled``)."""
         with self.user_slot(user_id):
-            async with self.received(file) as wav, self.converted_wav(wav, cancel) as converted:
+            async with (
+                self.received(file) as wav,
+                self.converted_wav(wav, cancel, tags=tags) as converted,
+            ):
                 yield converted
 
     @asynccontextmanager
@@ -256,16 +271,18 @@ class Converter:
         cancel: threading.Event | None = None,
         progress: Callable[[float], None] | None = None,
         *,
+        tags: Mp3Tags | None = None,
         admit: bool = True,
     ) -> AsyncIterator[ConvertedUpload]:
-        """The staged ``wav`` converted to an MP3 file that exists until the block ends.
+        """The staged ``wav`` converted to an MP3 file (ID3 ``tags``) that exists until the
+        block ends.
         ``progress`` (called from the conversion's thread) gets the share done, 0..1."""
         mp3_path = wav.path.with_suffix(".mp3")
         input_size = wav.size
         try:
             try:
                 result, convert_s, wait_s = await self._run(
-                    wav.path, mp3_path, cancel, progress, admit=admit
+                    wav.path, mp3_path, tags or Mp3Tags(), cancel, progress, admit=admit
                 )
             except (ConversionCancelled, asyncio.CancelledError):
                 # Stopped converting (the cancel event), or waiting for a slot.

@@ -83,9 +83,13 @@ class AudioApi(httpx.Client):
         return Upload(response.status_code, seconds, response.json() if json else {})
 
 
-def lame_encode(lame: Path, src: Path, dst: Path) -> float:
-    """Seconds bare ``lame`` takes to encode ``src`` at the service's settings (CBR)."""
-    argv = [str(lame), "--quiet", "--cbr", "-b", str(MP3_BITRATE_KBPS), "-q", str(MP3_QUALITY)]
+def lame_encode(lame: Path, src: Path, dst: Path, vbr_quality: int | None = None) -> float:
+    """Seconds bare ``lame`` takes to encode ``src`` at the service's settings (CBR, or VBR
+    at ``-V vbr_quality``)."""
+    mode = (
+        ["--cbr", "-b", str(MP3_BITRATE_KBPS)] if vbr_quality is None else ["-V", str(vbr_quality)]
+    )
+    argv = [str(lame), "--quiet", *mode, "-q", str(MP3_QUALITY)]
     started = time.perf_counter()
     subprocess.run([*argv, str(src), str(dst)], check=True, timeout=3600)
     return time.perf_counter() - started

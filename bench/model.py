@@ -138,12 +138,16 @@ class Scale:
     wrk_s: float = 3.0
     connections: tuple[int, ...] = (16, 64)
     cache_check: bool = True
+    bank_rows: int = 1_000_000  # bank.search: stored questions
+    bank_runs: int = 300  # bank.search: timed queries of each kind
 
 
 SCALES = {
     "full": Scale(),
-    "quick": Scale(1, 1, 10.0, 60.0, 120.0, (1, 2), 1, 2.0, (32,)),
-    "smoke": Scale(1, 1, 2.0, 3.0, 4.0, (1, 2), 1, 1.0, (8,), cache_check=False),
+    "quick": Scale(1, 1, 10.0, 60.0, 120.0, (1, 2), 1, 2.0, (32,), bank_runs=100),
+    "smoke": Scale(
+        1, 1, 2.0, 3.0, 4.0, (1, 2), 1, 1.0, (8,), cache_check=False, bank_rows=20_000, bank_runs=20
+    ),
 }
 
 

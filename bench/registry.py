@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from bench.measures import (
+    bank_search,
     cache_bound,
     conversion,
     downloads,
     http_api,
     memory,
     metrics_overhead,
+    mp3_modes,
     parallel,
     quiz_ingestion,
     rate_limit,
@@ -21,6 +23,7 @@ from bench.model import Measure
 
 MEASURES: list[Measure[Any]] = [
     conversion.MEASURE,
+    mp3_modes.MEASURE,
     memory.MEASURE,
     parallel.MEASURE,
     quiz_ingestion.MEASURE,
@@ -30,6 +33,7 @@ MEASURES: list[Measure[Any]] = [
     metrics_overhead.MEASURE,
     rate_limit.MEASURE,
     workers.MEASURE,
+    bank_search.MEASURE,
 ]
 BY_NAME = {measure.name: measure for measure in MEASURES}
 

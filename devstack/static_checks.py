@@ -103,7 +103,7 @@ def documented_settings() -> set[str]:
     return set(_ENV_LINE.findall(ENV_EXAMPLE.read_text(encoding="utf-8")))
 
 
-def _compose_environ() -> dict[str, str]:
+def compose_environ() -> dict[str, str]:
     """This process's environment without anything that would override the checked values."""
     ours = documented_settings() | set(_INTERPOLATION.findall(COMPOSE_FILE.read_text()))
     return {
@@ -128,7 +128,7 @@ def run_compose(env_file: Path, *args: str) -> str:
         command,
         capture_output=True,
         text=True,
-        env=_compose_environ(),
+        env=compose_environ(),
         cwd=REPO_ROOT,
         timeout=60,
         check=False,

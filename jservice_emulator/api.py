@@ -1,22 +1,30 @@
-"""``GET /api/random``, the one jservice endpoint the quiz service uses."""
+"""``GET /api/random`` and ``GET /api/clues``, the jservice endpoints the quiz service uses."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from jservice_emulator import faults
-from jservice_emulator.questions import Clue, make_clue
+from jservice_emulator.questions import (
+    CATEGORIES_PER_ROUND,
+    CLUES_PER_ROUND,
+    Clue,
+    ids_with_value,
+    make_clue,
+)
 from jservice_emulator.responses import RailsJSONResponse, problem
 from jservice_emulator.sampling import pick_ids
 from jservice_emulator.settings import EmulatorSettings
 from jservice_emulator.state import EmulatorState
 
 MAX_COUNT = 100
+CLUES_PAGE = 100
 _DIGITS = re.compile(r"[0-9]+")
 
 router = APIRouter()
@@ -58,19 +66,28 @@ async def random_clues(
     return response
 
 
-async def _answer(
-    state: EmulatorState, settings: EmulatorSettings, raw_count: str | None
-) -> tuple[Response, list[int]]:
+async def _fault(state: EmulatorState, settings: EmulatorSettings) -> Response | None:
+    """Latency, and the faults that answer before the app looks at the request."""
     rng = state.rng
     if settings.latency_ms > 0:
         await asyncio.sleep(settings.latency_ms / 1000)
     # Rack::Attack sits in front of the app, so the throttle answers before anything else.
     if faults.fires(settings.rate_limit_rate, rng):
-        return faults.rate_limited(), []
+        return faults.rate_limited()
     if faults.fires(settings.timeout_rate, rng):
         await asyncio.sleep(settings.timeout_sleep_s)
     if faults.fires(settings.error_rate, rng):
-        return faults.server_error(settings.error_statuses, rng), []
+        return faults.server_error(settings.error_statuses, rng)
+    return None
+
+
+async def _answer(
+    state: EmulatorState, settings: EmulatorSettings, raw_count: str | None
+) -> tuple[Response, list[int]]:
+    rng = state.rng
+    fault = await _fault(state, settings)
+    if fault is not None:
+        return fault, []
 
     count = parse_count(raw_count)
     if count is None:
@@ -96,3 +113,72 @@ def _clues(ids: list[int], settings: EmulatorSettings) -> list[Clue]:
         )
         for clue_id in ids
     ]
+
+
+def _parse_natural(raw: str | None) -> int | None:
+    """A non-negative integer parameter; -1 for one that is not (jService answered 500)."""
+    if raw is None or raw == "":
+        return None
+    digits = raw.strip()
+    if not _DIGITS.fullmatch(digits) or len(digits) > 18:
+        return -1
+    return int(digits)
+
+
+def _category_ids(category_id: int, pool_size: int) -> list[int]:
+    """The five clue ids of a category, as ``questions.make_clue`` lays clues out."""
+    round_no, cat_index = divmod(category_id - 1, CATEGORIES_PER_ROUND)
+    first = round_no * CLUES_PER_ROUND + cat_index + 1
+    ids = range(first, first + CLUES_PER_ROUND, CATEGORIES_PER_ROUND)
+    return [clue_id for clue_id in ids if clue_id <= pool_size]
+
+
+@router.get("/api/clues", response_class=RailsJSONResponse)
+async def clues(
+    state: StateDep,
+    value: Annotated[str | None, Query(description="Only clues of this dollar value.")] = None,
+    category: Annotated[str | None, Query(description="Only clues of this category id.")] = None,
+    offset: Annotated[str | None, Query(description="Clues to skip; pages of 100.")] = None,
+) -> Response:
+    """jService's ``/api/clues`` (value, category, offset; not the air-date filters): the
+    matching clues in id order, 100 a page. Every clue is a function of the seed and its id,
+    so the same query always gives the same page."""
+    settings = state.settings
+    fault = await _fault(state, settings)
+    if fault is not None:
+        state.record(fault.status_code, [])
+        return fault
+    parsed = {"value": _parse_natural(value), "category": _parse_natural(category)}
+    skip = _parse_natural(offset)
+    for name, number in [*parsed.items(), ("offset", skip)]:
+        if number == -1:
+            detail = f"{name} must be a non-negative integer"
+            state.record(400, [])
+            return problem(400, "Bad Request", detail)
+    wanted_value, wanted_category = parsed["value"], parsed["category"]
+    candidates: Iterable[int]
+    if wanted_category is not None:
+        candidates = _category_ids(wanted_category, settings.pool_size)
+    elif wanted_value is not None:
+        candidates = ids_with_value(wanted_value, settings.pool_size)
+    else:
+        candidates = range(1, settings.pool_size + 1)
+    found: list[Clue] = []
+    to_skip = skip or 0
+    for clue_id in candidates:
+        clue = make_clue(
+            clue_id,
+            seed=settings.seed,
+            quirk_rate=settings.quirk_rate,
+            quirk_kinds=settings.quirk_kinds,
+        )
+        if wanted_value is not None and clue["value"] != wanted_value:
+            continue
+        if to_skip:
+            to_skip -= 1
+            continue
+        found.append(clue)
+        if len(found) == CLUES_PAGE:
+            break
+    state.record(200, [clue["id"] for clue in found])
+    return RailsJSONResponse(found)

@@ -7,7 +7,8 @@ from the id alone, and clues of one category share its title and theme.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -82,6 +83,24 @@ def _airdate(game_index: int) -> tuple[str, int]:
     return f"{aired.isoformat()}T{hour:02d}:00:00.000Z", aired.year
 
 
+def _round_base(round_no: int) -> int:
+    """A row's step on the board in this round: $100 or $200 (from 2001), doubled in the
+    second round of a game."""
+    _, aired_year = _airdate(round_no // 2)
+    return (100 if aired_year < 2001 else 200) * (2 if round_no % 2 else 1)
+
+
+def ids_with_value(value: int, pool_size: int) -> Iterator[int]:
+    """The ids up to ``pool_size`` whose clean clue has this value, in id order, without
+    making the clues (a quirk may still null a value: check the clue itself)."""
+    for round_no in range(math.ceil(pool_size / CLUES_PER_ROUND)):
+        row, rest = divmod(value, _round_base(round_no))
+        if rest or not 1 <= row <= ROWS:
+            continue
+        first = round_no * CLUES_PER_ROUND + (row - 1) * CATEGORIES_PER_ROUND + 1
+        yield from range(first, min(first + CATEGORIES_PER_ROUND, pool_size + 1))
+
+
 def make_clue(
     clue_id: int,
     *,
@@ -94,9 +113,7 @@ def make_clue(
     row, cat_index = divmod(within, CATEGORIES_PER_ROUND)
     category_id = round_no * CATEGORIES_PER_ROUND + cat_index + 1
     info = _category_info(seed, category_id)
-    airdate, aired_year = _airdate(round_no // 2)
-    base_value = 100 if aired_year < 2001 else 200
-    double_round = 2 if round_no % 2 else 1
+    airdate, _ = _airdate(round_no // 2)
 
     rng = Random(f"jservice-emulator:{seed}:clue:{clue_id}")
     question, answer = info.theme.make(rng)
@@ -107,7 +124,7 @@ def make_clue(
         "id": clue_id,
         "answer": answer,
         "question": question,
-        "value": base_value * double_round * (row + 1),
+        "value": _round_base(round_no) * (row + 1),
         "airdate": airdate,
         "created_at": created,
         "updated_at": created,

@@ -14,8 +14,9 @@ from jservice_emulator.settings import ConfigUpdate, EmulatorSettings
 class Stats(BaseModel):
     """Counters since start or the last reset.
 
-    ``calls`` and ``status_counts`` cover every ``/api/random`` request; ``items_served`` and
-    ``unique_ids_served`` only items of well-formed responses, the ones a consumer can keep.
+    ``calls`` and ``status_counts`` cover every ``/api/random`` and ``/api/clues`` request;
+    ``items_served`` and ``unique_ids_served`` only items of well-formed responses, the ones
+    a consumer can keep.
     """
 
     calls: int = 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from quiz_service import admin, api
+from quiz_service import admin, api, bank_api
 from quiz_service.metrics import QuizMetrics
 from quiz_service.resources import open_resources
 from quiz_service.settings import QuizSettings
@@ -28,11 +28,14 @@ def create_app(settings: QuizSettings | None = None) -> FastAPI:
     metrics = QuizMetrics(registry, provider=settings.provider)
     resources = partial(open_resources, settings, metrics)
     edits = [api.document_settings(settings)]
+    router = APIRouter()
+    router.include_router(api.router)
+    router.include_router(bank_api.router)
     return create_service_app(
         "quiz_service",
         DESCRIPTION,
         settings,
-        api.router,
+        router,
         resources,
         openapi_edits=edits,
         admin_views=admin.admin_views,

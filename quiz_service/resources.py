@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from quiz_service.bank_service import BankService
 from quiz_service.metrics import QuizMetrics
 from quiz_service.service import IngestionLimits, QuizService
 from quiz_service.settings import QuizSettings
@@ -20,6 +22,9 @@ class QuizResources:
     settings: QuizSettings
     database: Database
     quiz: QuizService
+    bank: BankService
+    recount: asyncio.Task[None]
+    """The start's recount of the categories (``QuizService.recount_categories``)."""
 
 
 @asynccontextmanager
@@ -35,4 +40,15 @@ async def open_resources(
         )
         provider = create_provider(settings, client)
         quiz = QuizService(database, provider, limits, observe=metrics.observe)
-        yield QuizResources(settings=settings, database=database, quiz=quiz)
+        bank = BankService(database)
+        # In the background: the service starts (and answers /health) without its database.
+        recount = asyncio.create_task(quiz.recount_categories(), name="recount-categories")
+        try:
+            yield QuizResources(
+                settings=settings, database=database, quiz=quiz, bank=bank, recount=recount
+            )
+        finally:
+            # Awaited, not cancelled: it ends by itself within the database's connect and
+            # statement timeouts, and asyncpg leaves an unretrieved error behind when a
+            # connection attempt is cancelled half-way.
+            await recount

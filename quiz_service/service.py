@@ -41,11 +41,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from quiz_service.models import Question
 from quiz_service.repository import QuestionRepository
 from quiz_service.upstream import (
     Batch,
     FetchContext,
+    IngestionFilter,
     QuestionProvider,
     UpstreamError,
     UpstreamExhausted,
@@ -54,7 +57,14 @@ from quiz_service.upstream import (
     UpstreamTimeout,
 )
 from shared.db import Database
-from shared.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
+from shared.errors import (
+    AppError,
+    BadGateway,
+    DatabaseUnavailable,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger("quiz_service.ingestion")
 
@@ -157,12 +167,14 @@ class QuizService:
         self._limits = limits
         self._observe = observe
 
-    async def page(self, *, limit: int, before_id: int | None) -> QuestionsPage:
-        async with self._database.unit_of_work() as session:
-            rows = await QuestionRepository(session).page(limit=limit + 1, before_id=before_id)
-        # One extra row tells whether another page exists without a COUNT.
-        more = len(rows) > limit
-        return QuestionsPage(rows[:limit], rows[limit - 1].id if more else None)
+    async def recount_categories(self) -> None:
+        """Corrects every category's ``clues_count`` that a crash left behind (at start).
+        A failure is only logged: the next store of each category recounts it anyway."""
+        try:
+            async with self._database.unit_of_work() as session:
+                await QuestionRepository(session).recount_clues(None, now=datetime.now(UTC))
+        except (DatabaseUnavailable, SQLAlchemyError) as exc:
+            log.warning("categories not recounted at start: %s", type(exc).__name__)
 
     async def question(self, question_id: int) -> Question:
         async with self._database.unit_of_work() as session:
@@ -171,8 +183,22 @@ class QuizService:
             raise NotFound(f"No question with id {question_id}.")
         return question
 
-    async def ingest(self, requested: int, *, request_id: str | None = None) -> IngestionResult:
+    @property
+    def supported_filters(self) -> frozenset[str]:
+        """The ingestion filters the configured provider can honour."""
+        return self._provider.supported_filters
+
+    async def ingest(
+        self,
+        requested: int,
+        *,
+        request_id: str | None = None,
+        ingestion_filter: IngestionFilter | None = None,
+    ) -> IngestionResult:
         """Stores ``requested`` new questions and returns the one that was newest before.
+
+        ``ingestion_filter`` narrows what the upstream is asked for; the caller has checked
+        it against ``supported_filters``.
 
         Raises ``ServiceUnavailable`` (upstream exhausted or rate limiting us past the
         deadline), ``GatewayTimeout`` (deadline, or upstream timeouts) or ``BadGateway``
@@ -182,7 +208,7 @@ class QuizService:
         stats = IngestionStats(provider=self._provider.source, requested=requested)
         try:
             if requested > 0:
-                previous = await self._fill(stats, request_id)
+                previous = await self._fill(stats, request_id, ingestion_filter)
             else:
                 previous = await self._newest()
         except AppError as exc:
@@ -201,7 +227,12 @@ class QuizService:
         async with self._database.unit_of_work() as session:
             return await QuestionRepository(session).newest()
 
-    async def _fill(self, stats: IngestionStats, request_id: str | None) -> Question | None:
+    async def _fill(
+        self,
+        stats: IngestionStats,
+        request_id: str | None,
+        ingestion_filter: IngestionFilter | None,
+    ) -> Question | None:
         """Fetch rounds until ``stats.requested`` new questions are stored; returns the newest
         question stored before the first of them.
 
@@ -210,7 +241,10 @@ class QuizService:
         query and transaction cost no time of their own.
         """
         loop = asyncio.get_running_loop()
-        context = FetchContext(deadline=loop.time() + self._limits.deadline_s)
+        context = FetchContext(
+            deadline=loop.time() + self._limits.deadline_s,
+            filter=ingestion_filter or IngestionFilter(),
+        )
         newest = asyncio.create_task(self._newest())
         try:
             while stats.stored < stats.requested:
@@ -316,16 +350,21 @@ class QuizService:
                     self._provider.source, list(candidates)
                 )
                 new = [question for question in new if question.upstream_id not in known]
-            inserted = await repository.insert_new(
-                self._provider.source,
-                new[:missing],
-                saved_at=datetime.now(UTC),
-                request_id=request_id,
+            saved_at = datetime.now(UTC)
+            by_category = await repository.insert_new(
+                self._provider.source, new[:missing], saved_at=saved_at, request_id=request_id
             )
+        inserted = by_category.total()
         discarded = max(0, len(new) - missing)
         stats.stored += inserted
         stats.discarded += discarded
         stats.duplicates += valid - inserted - discarded
+        if inserted:
+            # A transaction of its own: the category rows are the hottest rows there are
+            # (every ingestion of a category updates its row), and a lock on them held until
+            # the questions' commit would queue every concurrent store behind it.
+            async with self._database.unit_of_work() as session:
+                await QuestionRepository(session).recount_clues(by_category, now=saved_at)
 
 
 def _failure(

@@ -11,6 +11,7 @@ connection or of a server that refuses to serve, see ``is_unavailable``). Any ot
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,12 +80,13 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         # A restarted server leaves dead connections in the pool; ping before use to recover.
+        # A ping that finds one dead also retires every connection opened before it.
         pool_pre_ping=True,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
@@ -92,6 +94,36 @@ def create_engine(settings: ServiceSettings, application_name: str) -> AsyncEngi
             "server_settings": {"application_name": application_name},
         },
     )
+    timeout_s = settings.db_dead_connection_timeout_s
+    event.listen(engine.sync_engine, "connect", lambda conn, _rec: _drop_when_dead(conn, timeout_s))
+    return engine
+
+
+def _drop_when_dead(dbapi_connection: Any, timeout_s: float) -> None:
+    """Lets the kernel close a connection whose server went away without a word.
+
+    A server that stops (restart, crash) closes its sockets, and the pre-ping sees that at
+    once. A server whose address vanished (its container replaced: the new one has another
+    address) sends nothing at all: the kernel would retransmit for some 15 minutes, so the
+    pre-ping (and every statement) would hang until the statement timeout, then fail with a
+    TimeoutError that does not count as a lost connection, and the next request would pick
+    the next dead connection. With TCP_USER_TIMEOUT, data left unacknowledged for
+    ``timeout_s`` closes the socket; keepalive probes do the same for an idle connection.
+    The closed connection is then a disconnect that the pool recovers from.
+    """
+    # asyncpg has no socket options of its own; its connection keeps the asyncio transport.
+    transport = getattr(dbapi_connection.driver_connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a unix socket: the server is on this machine, its end closes with it
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout_s * 1000))
+        # The first probe after half the timeout of silence, then one a second; with a user
+        # timeout set, that timeout (not a probe count) decides when the connection dies. So
+        # an idle connection to a vanished server is closed within 1.5 x timeout_s.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, round(timeout_s / 2)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
 
 
 def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:

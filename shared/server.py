@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from shared.header_deadline import HeaderDeadlineProtocol
 from shared.logging_setup import configure_logging
 from shared.migrations import upgrade_database
 from shared.settings import ServiceSettings
@@ -41,5 +42,6 @@ def main(service: str, settings: ServiceSettings, argv: list[str] | None = None)
         # Not uvicorn's: it would take the client address from an X-Forwarded-For that a
         # client can write. The gateway's X-Real-IP is read by shared.request_context.
         proxy_headers=False,
+        http=HeaderDeadlineProtocol.with_deadline(settings.header_timeout_s),
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
     )

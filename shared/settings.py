@@ -48,6 +48,15 @@ class ServiceSettings(BaseSettings):
     db_statement_timeout_s: float = Field(
         default=30.0, gt=0, description="Longest a single SQL statement may run."
     )
+    db_dead_connection_timeout_s: float = Field(
+        default=5.0,
+        ge=1,
+        le=32767,  # the kernel's bound on the keepalive idle time
+        description=(
+            "A database connection whose server stopped answering at the TCP level (a "
+            "database container replaced, a network cut) is dropped after this."
+        ),
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one JSON object per line; text: for reading by eye."
@@ -60,6 +69,14 @@ class ServiceSettings(BaseSettings):
         description=(
             "on: GET /metrics in the Prometheus text format, and the HTTP request metrics; "
             "off: neither (to measure what they cost)."
+        ),
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Most seconds a request head may take, from the connection's start or the next "
+            "request's first byte, before 408 and the connection is closed."
         ),
     )
     body_min_rate_bytes_s: int = Field(

@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from devstack.ports import LOOPBACK, free_port
+from shared.header_deadline import HeaderDeadlineProtocol
 
 
 @asynccontextmanager
@@ -29,8 +30,11 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextmanager
-def served_app(app: FastAPI, start_timeout_s: float = 10.0) -> Iterator[tuple[str, int]]:
-    """The app under uvicorn (lifespan included) on 127.0.0.1; yields its address."""
+def served_app(
+    app: FastAPI, start_timeout_s: float = 10.0, header_timeout_s: float = 10.0
+) -> Iterator[tuple[str, int]]:
+    """The app under uvicorn (lifespan included) on 127.0.0.1, with the services' own
+    protocol (its request head deadline); yields its address."""
     config = uvicorn.Config(
         app,
         host=LOOPBACK,
@@ -40,6 +44,7 @@ def served_app(app: FastAPI, start_timeout_s: float = 10.0) -> Iterator[tuple[st
         lifespan="on",
         ws="none",
         proxy_headers=False,
+        http=HeaderDeadlineProtocol.with_deadline(header_timeout_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="served-app", daemon=True)

@@ -280,6 +280,7 @@ ACCEPTED_VARIANTS: tuple[WavVariant, ...] = (
     WavVariant("pcm_16_6ch_48k", 48000, 6, "PCM_16"),
     WavVariant("wavex_pcm_16_6ch_44k", 44100, 6, "PCM_16", "WAVEX"),
     WavVariant("wavex_float_quad_44k", 44100, 4, "FLOAT", "WAVEX"),
+    WavVariant("wavex_pcm_24_8ch_48k", 48000, 8, "PCM_24", "WAVEX"),
     WavVariant("data_size_0", 44100, 2, rewrite=_sizes(None, 0)),
     WavVariant("data_size_ffffffff", 44100, 2, rewrite=_sizes(None, 0xFFFFFFFF)),
     WavVariant("riff_and_data_size_0", 22050, 1, rewrite=_sizes(0, 0)),

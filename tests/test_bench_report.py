@@ -125,6 +125,7 @@ def test_a_row_that_could_not_be_measured_misses_its_target() -> None:
 def test_only_selects_measures_by_name_or_prefix() -> None:
     assert [m.name for m in registry.select("audio")] == [
         "audio.conversion",
+        "audio.mp3_modes",
         "audio.memory",
         "audio.parallel",
         "audio.workers",

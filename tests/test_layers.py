@@ -15,6 +15,9 @@ SERVICE_LAYER = {
     "quiz_service": {
         "service",
         "repository",
+        "bank_service",
+        "bank_repository",
+        "filters",
         "models",
         "resources",
         "settings",
@@ -31,6 +34,8 @@ SERVICE_LAYER = {
         "uploads",
         "staging",
         "conversion",
+        "mp3_tags",
+        "peaks",
         "wav_probe",
         "filenames",
         "metrics",

@@ -33,6 +33,14 @@ async def _tables(url: str) -> set[str]:
     return set(names)
 
 
+# The quiz service's full-text index on SQLite: an FTS5 table and its shadow tables, made by
+# the migration (no model describes a virtual table).
+SQLITE_ONLY = {
+    "quiz": {f"questions_fts{suffix}" for suffix in ("", "_data", "_idx", "_docsize", "_config")},
+    "audio": set(),
+}
+
+
 # The job queue's own tables (procrastinate's schema, audio_service.job_queue): PostgreSQL only.
 QUEUE_TABLES = {
     "procrastinate_jobs",
@@ -66,7 +74,7 @@ async def test_upgrade_downgrade_on_sqlite(service: str, tmp_path: Path) -> None
     alembic_ini, _ = SERVICES[service]
     url = f"sqlite+aiosqlite:///{tmp_path}/{service}.db"
     await asyncio.to_thread(upgrade_database, alembic_ini, url)
-    assert await _tables(url) == _expected(service)
+    assert await _tables(url) == _expected(service) | SQLITE_ONLY[service]
     await asyncio.to_thread(downgrade_database, alembic_ini, url)
     assert await _tables(url) == {f"{service}_alembic_version"}
 

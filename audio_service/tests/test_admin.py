@@ -284,7 +284,12 @@ async def test_delete_is_the_services_delete(
     assert response.status_code == 200, response.text
     assert urlsplit(response.json()["redirect"]).path == f"{BASE}/record/list"
     # Gone with its chunks, from the API as from the admin; the other record stays.
-    assert await row_counts() == {"users": 1, "records": 1, "record_chunks": chunks_per_record}
+    assert await row_counts() == {
+        "users": 1,
+        "records": 1,
+        "record_chunks": chunks_per_record,
+        "record_peaks": 1,
+    }
     assert (await client.get(f"/record?id={deleted}&user={user.user_id}")).status_code == 404
     assert (await client.get(f"/record?id={kept}&user={user.user_id}")).status_code == 200
     listing = (await client.get(f"{BASE}/record/list")).text
@@ -298,7 +303,7 @@ async def test_delete_is_the_services_delete(
         headers=admin.csrf_header(client),
     )
     assert response.status_code == 200, response.text
-    assert await row_counts() == {"users": 1, "records": 0, "record_chunks": 0}
+    assert await row_counts() == {"users": 1, "records": 0, "record_chunks": 0, "record_peaks": 0}
 
 
 async def test_users_cannot_be_changed_from_the_admin(

@@ -13,7 +13,7 @@ from shared.errors import Unauthorized
 from testkit.audio import AudioUser, create_user, upload
 from testkit.problems import assert_problem
 
-NOTHING = {"users": 0, "records": 0, "record_chunks": 0}
+NOTHING = {"users": 0, "records": 0, "record_chunks": 0, "record_peaks": 0}
 
 
 def assert_the_401(response: httpx.Response) -> None:
@@ -138,7 +138,7 @@ async def test_auth_is_checked_before_the_file_is_converted(
     # Not a WAV at all: a 415 here would mean the file was looked at before the token.
     response = await upload(client, user, b"not audio", token="not-a-token")
     assert_the_401(response)
-    assert await row_counts() == {"users": 1, "records": 0, "record_chunks": 0}
+    assert await row_counts() == {"users": 1, "records": 0, "record_chunks": 0, "record_peaks": 0}
 
 
 def test_choose_token_prefers_whichever_is_given() -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
 from audio_service.conversion import ConversionResult, convert_wav_to_mp3
 from audio_service.lametag import LAME_ENCODER_DELAY
-from audio_service.pcm import nearest_mp3_sample_rate, stereo_downmix_matrix
+from audio_service.pcm import nearest_mp3_sample_rate
 from audio_service.tests.mp3_reference import (
     FloatArray,
     best_lag,
@@ -23,6 +22,7 @@ from audio_service.tests.mp3_reference import (
     ffprobe,
     mutagen_info,
 )
+from audio_service.tests.signals import expected_pcm, noise
 from testkit.wav import ACCEPTED_VARIANTS
 
 pytestmark = pytest.mark.usefixtures("reference_decoder")
@@ -31,18 +31,6 @@ from audio_service.tests.mp3_reference import reference_decoder  # noqa: E402, F
 # ffmpeg's own decoder delay, which it adds to the encoder delay it skips.
 _DECODER_DELAY = 529
 _MAX_LAG = 1500  # more than delay + decoder delay: a missed trim could not hide
-
-
-def noise(frames: int, channels: int, rate: int, seed: int = 11) -> FloatArray:
-    """Noise low-passed below ~3 kHz (it survives every codec and LAME's lowpass at 8 kHz)."""
-    rng = np.random.default_rng(seed)
-    white = rng.standard_normal((frames + 64, channels))
-    width = max(2, rate // 3000)
-    kernel = np.ones(width) / width
-    smooth = np.stack([np.convolve(white[:, c], kernel, "same") for c in range(channels)], 1)
-    smooth = smooth[32 : 32 + frames]
-    scaled: FloatArray = 0.4 * smooth / np.max(np.abs(smooth))
-    return scaled
 
 
 # One case per (codec, container, rate, channels) the variants cover; size-field rewrites
@@ -58,18 +46,6 @@ def _write(path: Path, case: tuple[str, str, int, int, float]) -> FloatArray:
     sf.write(path, samples, rate, subtype=subtype, format=container)
     decoded: FloatArray = sf.read(path, dtype="float64", always_2d=True)[0]
     return decoded  # what the codec kept: the reference to align with
-
-
-def _expected_pcm(source: FloatArray, in_rate: int, out_rate: int) -> FloatArray:
-    """Channel 0 of what should come out: downmixed, resampled by plain interpolation."""
-    if source.shape[1] > 2:
-        source = source @ stereo_downmix_matrix(source.shape[1], None).astype(np.float64)
-    channel = source[:, 0]
-    if in_rate == out_rate:
-        return channel
-    frames = round(len(channel) * out_rate / in_rate)
-    times = np.arange(frames) * in_rate / out_rate
-    return np.interp(times, np.arange(len(channel)), channel)
 
 
 def _convert(src: Path, **options: object) -> tuple[ConversionResult, Path]:
@@ -94,7 +70,7 @@ def test_ffmpeg_decodes_exactly_the_input_aligned(
     expected = round(len(source) * out_rate / in_rate)
     assert result.output_frames == expected
     assert decoded.shape == (expected, min(case[3], 2))
-    assert best_lag(_expected_pcm(source, in_rate, out_rate), decoded[:, 0], _MAX_LAG) == 0
+    assert best_lag(expected_pcm(source, in_rate, out_rate), decoded[:, 0], _MAX_LAG) == 0
 
     spf = 1152 if out_rate >= 32000 else 576
     probe = ffprobe(mp3)

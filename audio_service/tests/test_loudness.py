@@ -28,44 +28,9 @@ from audio_service.loudness import (
     normalization_gain,
 )
 from audio_service.tests.mp3_reference import FloatArray, ffmpeg_ebur128, require_ffmpeg
+from audio_service.tests.signals import music_like, speech_like, tone_minus_23
 
 _TOLERANCE_LU = 0.5
-
-
-def speech_like(rate: int = 16000, seconds: float = 24.0, seed: int = 1) -> FloatArray:
-    rng = np.random.default_rng(seed)
-    frames = round(rate * seconds)
-    spectrum = np.fft.rfft(rng.standard_normal(frames))
-    freqs = np.fft.rfftfreq(frames, 1 / rate)
-    spectrum *= np.exp(-(((freqs - 700) / 400) ** 2)) + 0.5 * np.exp(-(((freqs - 1800) / 600) ** 2))
-    voice = np.fft.irfft(spectrum, frames)
-    t = np.arange(frames) / rate
-    syllables = np.clip(np.sin(2 * np.pi * 4.3 * t), 0, None) ** 2
-    pauses = (np.sin(2 * np.pi * 0.23 * t) > -0.4).astype(float)
-    level = np.where(t < seconds / 2, 1.0, 0.35)  # a quieter second speaker
-    signal = voice * syllables * pauses * level
-    speech: FloatArray = (0.3 * signal / np.max(np.abs(signal)))[:, None]
-    return speech
-
-
-def music_like(rate: int = 44100, seconds: float = 20.0, seed: int = 2) -> FloatArray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(rate * seconds)) / rate
-    note = (t // 0.5).astype(int) % 4
-    roots = np.array([220.0, 261.6, 196.0, 246.9])[note]
-    left = sum(np.sin(2 * np.pi * roots * k * t) / k for k in (1, 1.5, 2, 3))
-    right = sum(np.sin(2 * np.pi * roots * k * t + k) / k for k in (1, 1.25, 2, 4))
-    stereo = np.stack([left, right], 1) * (1 + 0.3 * np.sin(2 * np.pi * 0.2 * t))[:, None]
-    stereo += 0.05 * rng.standard_normal(stereo.shape)
-    crescendo = (0.1 + 0.9 * t / seconds)[:, None]
-    music: FloatArray = 0.25 * stereo * crescendo / np.max(np.abs(stereo))
-    return music
-
-
-def tone_minus_23(rate: int = 48000, seconds: float = 10.0) -> FloatArray:
-    t = np.arange(round(rate * seconds)) / rate
-    sine = 10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t)
-    return np.stack([sine, sine], 1)
 
 
 _FIXTURES: dict[str, tuple[Callable[[], FloatArray], int]] = {

@@ -91,6 +91,7 @@ async def test_delete_removes_the_record_and_its_bytes(
     after = await row_counts()
     assert after["records"] == before["records"] - 1
     assert after["record_chunks"] < before["record_chunks"]
+    assert after["record_peaks"] == before["record_peaks"] - 1
     listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
     assert [item["record_id"] for item in listed.json()["items"]] == [kept["record_id"]]
 

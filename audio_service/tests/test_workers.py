@@ -6,6 +6,7 @@ failures end ``failed`` with a problem. The API runs in-process (it is not what 
 from __future__ import annotations
 
 import base64
+import io
 import signal
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 import anyio
 import httpx
+import mutagen.id3
 import pytest
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
@@ -165,6 +167,44 @@ async def test_a_worker_converts_queued_jobs_into_records(
         assert download.status_code == 200
         assert download.headers["Content-Type"] == "audio/mpeg"
         assert await _leftover_staging(db_engine) == 0
+
+
+async def test_a_job_makes_the_same_mp3_as_an_upload_tags_loudness_and_peaks(
+    make_client: ClientFactory, start_worker: Any, tone_wav: Path
+) -> None:
+    """The title/artist given at upload travel with the job into the ID3 tag, whose record id
+    is the record that became visible; loudness and peaks are stored as in the request."""
+    async with make_client(**WORKER_SETTINGS) as client:
+        user = await create_user(client)
+        response = await client.post(
+            "/record",
+            data={
+                "user_id": str(user.user_id),
+                "token": user.token,
+                "title": "  Café Noël  ",
+                "artist": "Ada Lovelace",
+            },
+            files={"file": ("x.wav", await anyio.Path(tone_wav).read_bytes(), "audio/wav")},
+            headers=ASYNC,
+        )
+        assert response.status_code == 202, response.text
+        start_worker()
+        job = await _final(client, user, response.json()["job_id"])
+        assert job["status"] == "done", job
+        download = await client.get(job["record_url"])
+        assert download.status_code == 200
+        tag = mutagen.id3.ID3(io.BytesIO(download.content))  # type: ignore[no-untyped-call]
+        assert (str(tag["TIT2"]), str(tag["TPE1"])) == ("Café Noël", "Ada Lovelace")
+        assert str(tag["TXXX:record_id"]) == job["record_id"]
+        listed = await client.get(f"/user/{user.user_id}/records", headers=bearer_header(user))
+        assert listed.status_code == 200, listed.text
+        [record] = listed.json()["items"]
+        assert record["record_id"] == job["record_id"]
+        assert record["loudness"] is not None
+        assert record["loudness"]["integrated_lufs"] < 0
+        peaks = await client.get(record["peaks_url"])
+        assert peaks.status_code == 200, peaks.text
+        assert peaks.json()["length"] > 0
 
 
 async def test_a_worker_killed_mid_conversion_loses_nothing_and_duplicates_nothing(

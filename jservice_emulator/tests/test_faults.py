@@ -10,7 +10,7 @@ import pytest
 
 from jservice_emulator.settings import ALL_MALFORMED_VARIANTS, MalformedVariant
 from jservice_emulator.tests import emulator, fetch
-from jservice_emulator.tests.test_shape import shape_problems
+from testkit.jservice_contract import clue_problems as shape_problems
 
 
 async def test_rate_limit_answers_429_like_rack_attack() -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from jservice_emulator import healthcheck
+from jservice_emulator.settings import EmulatorSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +61,7 @@ def test_module_serves_random_over_http(monkeypatch: pytest.MonkeyPatch) -> None
         assert healthcheck.main() == 0
         monkeypatch.setenv("EMULATOR_PORT", str(_free_port()))
         assert healthcheck.main() == 1
+        assert EmulatorSettings.model_fields["port"].default == healthcheck.DEFAULT_PORT
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)

@@ -7,55 +7,11 @@ from typing import Any
 
 import pytest
 
-from jservice_emulator.questions import make_clue
+from jservice_emulator.questions import ids_with_value, make_clue
 from jservice_emulator.settings import ALL_QUIRK_KINDS, QuirkKind
 from jservice_emulator.tests import emulator, fetch
-from testkit.jservice import jservice_items
-
-RAILS_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-AIRDATE = re.compile(r"\d{4}-\d\d-\d\dT(12|19):00:00\.000Z")
-# The sample holds jservice's first ~90 clues, scraped before games had ids, so its
-# game_id is always null; later clues carry the integer foreign key.
-NULLABLE_BEYOND_SAMPLE: dict[str, set[str]] = {"game_id": {"int"}}
-
-
-def json_type(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def types_by_key(items: list[dict[str, Any]]) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for item in items:
-        for key, value in item.items():
-            found.setdefault(key, set()).add(json_type(value))
-    return found
-
-
-SAMPLE = jservice_items()
-SAMPLE_TYPES = types_by_key(SAMPLE)
-SAMPLE_CATEGORY_TYPES = types_by_key([item["category"] for item in SAMPLE])
-for key, extra in NULLABLE_BEYOND_SAMPLE.items():
-    SAMPLE_TYPES[key] |= extra
-
-
-def shape_problems(item: Any) -> list[str]:
-    """What in ``item`` would not pass for a jservice item; empty when it would."""
-    if not isinstance(item, dict):
-        return [f"item is {json_type(item)}"]
-    problems = []
-    if set(item) != set(SAMPLE_TYPES):
-        problems.append(f"keys differ: {sorted(set(item) ^ set(SAMPLE_TYPES))}")
-    for key, value in item.items():
-        if key in SAMPLE_TYPES and json_type(value) not in SAMPLE_TYPES[key]:
-            problems.append(f"{key} is {json_type(value)}")
-    category = item.get("category")
-    if isinstance(category, dict):
-        if set(category) != set(SAMPLE_CATEGORY_TYPES):
-            problems.append("category keys differ")
-        for key, value in category.items():
-            if key in SAMPLE_CATEGORY_TYPES and json_type(value) not in SAMPLE_CATEGORY_TYPES[key]:
-                problems.append(f"category.{key} is {json_type(value)}")
-    return problems
+from testkit.jservice_contract import AIRDATE, RAILS_TIME, SAMPLE
+from testkit.jservice_contract import clue_problems as shape_problems
 
 
 def test_sample_passes_its_own_shape_check() -> None:
@@ -166,3 +122,23 @@ async def test_html_is_escaped_in_the_raw_body_like_rails() -> None:
     assert "\\u0026" in response.text
     answers = [item["answer"] for item in response.json()]
     assert any(answer.startswith("<i>") for answer in answers)
+
+
+async def test_clues_endpoint_serves_the_same_shape() -> None:
+    async with emulator(quirk_rate=0.5, seed=7) as client:
+        page = (await client.get("/api/clues", params={"value": 400})).json()
+        category = (await client.get("/api/clues", params={"category": 14})).json()
+        bad = await client.get("/api/clues", params={"value": "lots"})
+    assert len(page) == 100
+    assert [shape_problems(item) for item in page + category] == [[]] * (len(page) + 5)
+    assert all(item["value"] in (400, None) for item in page)  # a quirk may null it
+    assert [item["category_id"] for item in category] == [14] * 5
+    assert [item["id"] for item in page] == sorted(item["id"] for item in page)
+    assert bad.status_code == 400
+
+
+def test_ids_with_value_are_exactly_the_clues_of_that_value() -> None:
+    pool = 3000
+    for value in (100, 200, 400, 1000, 2000, 300, 7):
+        expected = [i for i in range(1, pool + 1) if make_clue(i)["value"] == value]
+        assert list(ids_with_value(value, pool)) == expected, value

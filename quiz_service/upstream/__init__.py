@@ -1,6 +1,12 @@
 """Question providers: one module per upstream API, all returning ``UpstreamQuestion``s."""
 
-from quiz_service.upstream.base import Batch, FetchContext, QuestionProvider, UpstreamQuestion
+from quiz_service.upstream.base import (
+    Batch,
+    FetchContext,
+    IngestionFilter,
+    QuestionProvider,
+    UpstreamQuestion,
+)
 from quiz_service.upstream.errors import (
     UpstreamError,
     UpstreamExhausted,
@@ -17,6 +23,7 @@ from quiz_service.upstream.factory import create_http_client, create_provider
 __all__ = [
     "Batch",
     "FetchContext",
+    "IngestionFilter",
     "QuestionProvider",
     "UpstreamError",
     "UpstreamExhausted",

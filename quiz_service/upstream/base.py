@@ -40,12 +40,33 @@ class Batch:
         return len(self.questions) + self.blank + self.invalid
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestionFilter:
+    """What ``POST /quiz`` may ask the upstream to narrow its questions to; ``None`` means
+    no filter. Which ones a provider honours is its ``supported_filters``."""
+
+    category: int | None = None
+    """The upstream's category id (opentdb: 9..32; jservice: its category ids)."""
+    difficulty: str | None = None
+    """opentdb only: easy, medium or hard."""
+    value: int | None = None
+    """jservice only: the clue's dollar value."""
+
+    def asked(self) -> dict[str, int | str]:
+        """The filters that are set, by name (also the upstream's parameter names)."""
+        values = {"category": self.category, "difficulty": self.difficulty, "value": self.value}
+        return {name: value for name, value in values.items() if value is not None}
+
+
 @dataclass(slots=True)
 class FetchContext:
     """Shared by the calls of one ingestion: its deadline and how many requests it sent."""
 
     deadline: float
     """In ``loop.time()`` units; a retry whose wait would end after it is not attempted."""
+    filter: IngestionFilter = field(default_factory=IngestionFilter)
+    next_offset: int = 0
+    """A filtered jservice ingestion pages through ``/api/clues``: the next call's offset."""
     calls: int = 0
     """HTTP requests sent to the upstream, retries and token requests included."""
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -63,6 +84,11 @@ class QuestionProvider(Protocol):
     @property
     def max_per_call(self) -> int:
         """The most items one call can return; the ingestion splits larger needs."""
+        ...
+
+    @property
+    def supported_filters(self) -> frozenset[str]:
+        """The ``IngestionFilter`` fields this provider can honour (the others are a 422)."""
         ...
 
     @property

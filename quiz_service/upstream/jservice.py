@@ -24,6 +24,8 @@ from quiz_service.upstream.transport import get_json
 
 JSERVICE_MAX_COUNT = 100
 """jservice silently lowers larger counts to 100."""
+JSERVICE_PAGE = 100
+"""Clues per ``/api/clues`` page."""
 
 log = logging.getLogger("quiz_service.upstream")
 
@@ -119,7 +121,21 @@ def _describe(exc: ValidationError) -> str:
     return f"{location}: {error['msg']}"
 
 
+def clues_url(random_url: str) -> str | None:
+    """jService's ``/api/clues`` beside its ``/api/random``; None when the URL does not end
+    in ``/random`` (no way to know where a filtering endpoint would be)."""
+    url = httpx.URL(random_url)
+    if not url.path.endswith("/random"):
+        return None
+    return str(url.copy_with(path=url.path.removesuffix("/random") + "/clues", query=None))
+
+
 class JServiceProvider:
+    """``/api/random`` unfiltered. With a category or value filter, ``/api/clues`` instead:
+    jService's only filtering endpoint, pages of 100 in id order, so a filtered ingestion
+    pages through it (each call of the ingestion takes the next offset) until it has stored
+    enough new questions or a page comes back empty (503, what was stored stays)."""
+
     source = "jservice"
     max_per_call = JSERVICE_MAX_COUNT
     parallel_calls = True
@@ -127,13 +143,35 @@ class JServiceProvider:
     def __init__(self, client: httpx.AsyncClient, url: str, policy: RetryPolicy) -> None:
         self._client = client
         self._url = url
+        self._clues_url = clues_url(url)
         self._policy = policy
 
+    @property
+    def supported_filters(self) -> frozenset[str]:
+        return frozenset() if self._clues_url is None else frozenset({"category", "value"})
+
     async def fetch(self, count: int, context: FetchContext) -> Batch:
+        asked = context.filter.asked()
+        if asked and self._clues_url is not None:
+            return await self._fetch_page(self._clues_url, asked, context)
         count = min(count, self.max_per_call)
 
         async def attempt() -> Batch:
             payload = await get_json(self._client, self._url, {"count": count}, context)
             return parse_clues(payload, count)
+
+        return await with_retries(attempt, self._policy, context)
+
+    async def _fetch_page(
+        self, url: str, asked: dict[str, int | str], context: FetchContext
+    ) -> Batch:
+        # Taken before the first await: calls of one round get distinct pages, and a retry
+        # asks for the same page again.
+        offset, context.next_offset = context.next_offset, context.next_offset + JSERVICE_PAGE
+        params = {**asked, "offset": offset}
+
+        async def attempt() -> Batch:
+            payload = await get_json(self._client, url, params, context)
+            return parse_clues(payload, JSERVICE_PAGE)
 
         return await with_retries(attempt, self._policy, context)

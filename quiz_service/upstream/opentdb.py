@@ -135,6 +135,7 @@ class OpenTdbProvider:
     source = "opentdb"
     max_per_call = OPENTDB_MAX_AMOUNT
     parallel_calls = False
+    supported_filters = frozenset({"category", "difficulty"})
 
     def __init__(
         self,
@@ -160,7 +161,11 @@ class OpenTdbProvider:
         async def attempt() -> Batch:
             async with self._lock:
                 await self._wait_for_slot(context)
-                params: dict[str, str | int] = {"amount": amount, "encode": "url3986"}
+                params: dict[str, str | int] = {
+                    "amount": amount,
+                    "encode": "url3986",
+                    **context.filter.asked(),
+                }
                 token = await self._ensure_token(context)
                 if token is not None:
                     params["token"] = token

@@ -93,8 +93,9 @@ def test_a_slow_but_steady_body_passes(address: tuple[str, int]) -> None:
 
 
 def test_a_pause_within_the_grace_period_is_allowed(address: tuple[str, int]) -> None:
-    """Nothing for most of the grace period, then the body at once: on average fast enough."""
-    idle = [b""] * 8  # 0.8 s of nothing (an empty piece sends nothing)
+    """Nothing for half the grace period, then the body at once: on average fast enough.
+    (Half, not most: on a loaded machine the last piece may leave a few hundred ms late.)"""
+    idle = [b""] * 5  # 0.5 s of nothing (an empty piece sends nothing)
     paced = pace(
         address,
         [head(100), *idle, b"z" * 100],

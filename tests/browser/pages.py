@@ -130,6 +130,26 @@ class Page:
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
+    # --- quiz ---
+    def ask_quiz(self, count: int) -> None:
+        """Asks for ``count`` questions and waits until that request is over: the click
+        disables the button and says "Fetching…" before the page awaits anything, so an
+        enabled button with "Stored …" can only be this request's outcome."""
+        field = self.find("#quiz-count")
+        field.clear()
+        field.send_keys(str(count))
+        self.find("#quiz-form button[type=submit]").click()
+        expected = "Stored 1 new question." if count == 1 else f"Stored {count} new questions."
+        self.wait(
+            lambda d: self.js(
+                "const b = document.querySelector('#quiz-form button[type=submit]');"
+                "return !b.disabled && document.getElementById('quiz-progress').textContent"
+                " === arguments[0];",
+                expected,
+            ),
+            message=f"no '{expected}': {self.text_of('#quiz-progress')}",
+        )
+
     # --- account ---
     def create_account(self, name: str) -> tuple[int, str]:
         """Signs up through the form; returns (user id, token) as the page shows them."""

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile as sf
 from selenium.webdriver.common.action_chains import ActionChains
 
 from devstack.stack import LocalStack
@@ -207,6 +209,31 @@ def test_waveform_is_drawn_from_the_peaks(
     # A steady tone at half scale fills about half the height over the whole width.
     width, height = page.js("return [arguments[0].width, arguments[0].height]", canvas)
     assert 0.3 * width * height < inked < 0.7 * width * height
+
+    # The drawing follows the audio in time: silence, then a loud tone.
+    name = f"{unique('half')}.wav"
+    rate = 16_000
+    t = np.arange(4 * rate) / rate
+    samples = np.where(t < 2.0, 0.0, 0.9 * np.sin(2 * np.pi * 440 * t))
+    sf.write(tmp_path / name, samples, rate, subtype="PCM_16")
+    page.choose_files(tmp_path / name)
+    assert page.upload_outcome(name)[0] == "done"
+    item = page.record_item(name)
+    canvas = page.find(".waveform", item)
+    page.wait(lambda d: canvas.get_attribute("data-state") == "drawn", message="no waveform")
+    heights: list[int] = page.js(
+        "const c = arguments[0]; const px = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; const out = [];"
+        "for (let x = 0; x < c.width; x++) { let n = 0;"
+        "  for (let y = 0; y < c.height; y++) if (px[(y * c.width + x) * 4 + 3] > 0) n++;"
+        "  out.push(n); } return out;",
+        canvas,
+    )
+    height = page.js("return arguments[0].height", canvas)
+    quarter = len(heights) // 4
+    assert max(heights[:quarter]) <= 2, "silence is drawn as a line"
+    assert min(heights[-quarter:]) >= 0.8 * height, "a 0.9 tone fills the height"
+    page.screenshot("waveforms", 1280, False)
 
 
 def test_microphone_recording_is_uploaded_and_converted(

@@ -34,26 +34,14 @@ def on_page(page: Page, number: int) -> Callable[[object], bool]:
     return lambda _driver: page.text_of("#questions-page") == f"Page {number}"
 
 
-def ask(page: Page, count: int) -> None:
-    field = page.find("#quiz-count")
-    field.clear()
-    field.send_keys(str(count))
-    page.find("#quiz-form button[type=submit]").click()
-    expected = "Stored 1 new question." if count == 1 else f"Stored {count} new questions."
-    page.wait(
-        lambda d: page.text_of("#quiz-progress") == expected,
-        message=f"no '{expected}': {page.text_of('#quiz-progress')}",
-    )
-
-
 def test_ask_for_questions_and_reveal_the_answer(page: Page, api: httpx.Client) -> None:
     newest_before = stored_page(api)["items"][:1]
-    ask(page, 3)
+    page.ask_quiz(3)
     if not newest_before:
         # Nothing was stored before this request: the page says so instead of a question.
         assert page.visible("#quiz-result .empty").text.startswith("No question had been stored")
         newest_before = stored_page(api)["items"][:1]
-        ask(page, 2)
+        page.ask_quiz(2)
     [previous] = newest_before
 
     card = page.visible("#quiz-result .question")

@@ -393,6 +393,21 @@ def test_uploads_are_never_cached(client: httpx.Client) -> None:
         assert response.json()["method"] == "POST"
 
 
+def test_waveform_peaks_are_cached_like_downloads(client: httpx.Client) -> None:
+    record = uuid.uuid4()
+    url = f"/record/peaks?id={record}&user=7&pixels=100"
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200
+    assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+    assert second.content == first.content
+    # The key is the whole URI: another resolution or another user is another answer.
+    for other in (f"/record/peaks?id={record}&user=7&pixels=200", url.replace("user=7", "user=8")):
+        assert client.get(other).headers["x-cache-status"] == "MISS"
+    for _ in range(2):
+        missing = client.get(url + "&x=1", headers={"X-Echo-Status": "404"})
+        assert (missing.status_code, missing.headers["x-cache-status"]) == (404, "MISS")
+
+
 def test_unsatisfiable_range_from_the_cache_is_a_problem_416(client: httpx.Client) -> None:
     url = _fresh_record_url()
     size = len(client.get(url).content)
@@ -400,3 +415,31 @@ def test_unsatisfiable_range_from_the_cache_is_a_problem_416(client: httpx.Clien
     assert_problem(response, 416, "range-not-satisfiable")
     assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
     assert response.headers["content-range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("path", ["/quiz/api/clues", "/quiz/api/categories", "/quiz/api/category"])
+def test_jservice_reads_are_cached_briefly(client: httpx.Client, path: str) -> None:
+    url = f"{path}?offset={uuid.uuid4().int % 10**9}"
+    first = client.get(url)
+    second = client.get(url)
+    assert first.headers["x-cache-status"] == "MISS"
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content  # the stand-in saw one request
+    assert client.get(f"{url}1").headers["x-cache-status"] == "MISS"  # the query is the key
+    fresh = client.get(url, headers={"Cache-Control": "no-cache"})
+    assert fresh.headers["x-cache-status"] == "BYPASS"
+
+
+@pytest.mark.parametrize("path", ["/quiz/api/random", "/quiz/api/final"])
+def test_random_jservice_reads_are_never_cached(client: httpx.Client, path: str) -> None:
+    first, second = client.get(f"{path}?count=3"), client.get(f"{path}?count=3")
+    assert "x-cache-status" not in first.headers
+    assert first.json()["headers"]["x-request-id"] != second.json()["headers"]["x-request-id"]
+
+
+def test_jservice_errors_are_not_cached(client: httpx.Client) -> None:
+    url = f"/quiz/api/clues?value=x{uuid.uuid4().hex}"
+    for _ in range(2):
+        response = client.get(url, headers={"X-Echo-Status": "422"})
+        assert response.status_code == 422
+        assert response.headers["x-cache-status"] == "MISS"

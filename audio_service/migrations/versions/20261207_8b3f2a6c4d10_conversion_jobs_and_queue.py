@@ -21,7 +21,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.util import await_only
 
 revision: str = "8b3f2a6c4d10"
-down_revision: str | Sequence[str] | None = "5e0b7c1d9a42"
+down_revision: str | Sequence[str] | None = "9c4e2a7b1f30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("original_filename", sa.String(255), nullable=True),
+        sa.Column("title", sa.String(200), nullable=True),
+        sa.Column("artist", sa.String(200), nullable=True),
         sa.Column("input_size", sa.BigInteger(), nullable=False),
         sa.Column("chunk_bytes", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
