@@ -132,7 +132,7 @@ async def make_client(
 
 
 # What an upload in the request writes; the job tables are the job tests' to count.
-RECORD_TABLES = ("users", "records", "record_chunks")
+RECORD_TABLES = ("users", "records", "record_chunks", "record_peaks")
 
 
 @pytest.fixture

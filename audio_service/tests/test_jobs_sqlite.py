@@ -5,11 +5,13 @@ job not final yet."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import httpx
+import mutagen.id3
 import pytest
 
 from audio_service import uploads
@@ -48,13 +50,20 @@ async def test_respond_async_on_sqlite_converts_in_process(sqlite_url: str, tmp_
     wav = write_tone_wav(tmp_path / "tone.wav", sample_rate=22050, channels=1, duration_s=1.0)
     async with running_app(create_app(make_settings(sqlite_url, staging))) as client:
         user = await create_user(client)
-        accepted = await upload(client, user, wav, headers=ASYNC)
+        accepted = await upload(client, user, wav, filename="take one.wav", headers=ASYNC)
         assert accepted.status_code == 202, accepted.text
         assert accepted.headers["Preference-Applied"] == "respond-async"
         job = await _final(client, user, accepted.json()["job_id"])
         assert job["status"] == "done", job
         download = await client.get(job["record_url"])
         assert download.status_code == 200
+        tag = mutagen.id3.ID3(io.BytesIO(download.content))  # type: ignore[no-untyped-call]
+        assert str(tag["TIT2"]) == "take one"  # the default title, as in the request
+        assert str(tag["TXXX:record_id"]) == job["record_id"]
+        peaks = await client.get(
+            "/record/peaks", params={"id": job["record_id"], "user": user.user_id}
+        )
+        assert peaks.status_code == 200, peaks.text
 
 
 @pytest.mark.sqlite
