@@ -46,6 +46,7 @@ READ_PIECE_BYTES = 256 * 1024
 _PRESIGN_CACHE_SIZE = 4096
 # S3 errors that say "not now" rather than "never": the object store is unavailable.
 _RETRYABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"})
+_ALREADY_THERE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -161,8 +162,13 @@ class S3Storage:
             except ClientError as exc:
                 if _status(exc) != 404 and _code(exc) not in _MISSING_CODES | {"NoSuchBucket"}:
                     raise
-                await self._client.create_bucket(Bucket=self._bucket)
-                log.info("created the bucket", extra={"fields": {"bucket": self._bucket}})
+                try:
+                    await self._client.create_bucket(Bucket=self._bucket)
+                    log.info("created the bucket", extra={"fields": {"bucket": self._bucket}})
+                except ClientError as created:
+                    # Another process (or replica) created it between our check and ours.
+                    if _code(created) not in _ALREADY_THERE:
+                        raise
         self._bucket_checked = True
 
     async def put(self, record: Record, source: Path) -> None:

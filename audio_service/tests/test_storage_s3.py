@@ -20,6 +20,7 @@ from audio_service.main import create_app
 from audio_service.resources import open_storages
 from audio_service.settings import AudioSettings
 from audio_service.storage_migrate import migrate
+from audio_service.storage_s3 import S3Storage
 from audio_service.storage_sweep import sweep
 from audio_service.tests.conftest import (
     ClientFactory,
@@ -277,5 +278,35 @@ async def _migrate(settings: AudioSettings, target: str) -> Any:
     try:
         async with open_storages(settings, database) as storages:
             return await migrate(database, storages, target, tmp_dir=settings.tmp_dir)
+    finally:
+        await database.dispose()
+
+
+async def test_a_bucket_created_by_another_process_meanwhile_is_not_an_error(
+    seaweedfs: SeaweedFS, database_url: str, staging_root: Path
+) -> None:
+    """Two replicas starting together both find the bucket missing and both create it: the
+    one that comes second gets "already exists", which is the state it wanted. The other
+    replica is played by the test, creating the bucket between our check and our create."""
+    name = f"race-{uuid.uuid4().hex[:12]}"
+    settings = make_settings(database_url, staging_root, **s3_overrides(seaweedfs, name))
+    other = Bucket(seaweedfs, name)
+    database = Database.from_settings(settings, "test-bucket-race")
+    try:
+        async with open_storages(settings, database) as storages:
+            storage = storages.get("s3")
+            assert isinstance(storage, S3Storage)
+            client: Any = storage.client
+            checked = client.head_bucket
+
+            async def check_then_lose_the_race(**kwargs: Any) -> Any:
+                try:
+                    return await checked(**kwargs)
+                finally:
+                    other.client.create_bucket(Bucket=name)
+
+            client.head_bucket = check_then_lose_the_race
+            await storage.ensure_bucket()  # no 503: the bucket is there, made by the other
+        assert other.names() == []
     finally:
         await database.dispose()
