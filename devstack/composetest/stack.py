@@ -19,7 +19,8 @@ PROJECT = "quiz-audio-composetest"
 ENV_DOCKER_HOST = "COMPOSE_TEST_DOCKER_HOST"
 ENV_GATEWAY_PORT = "COMPOSE_TEST_GATEWAY_PORT"
 BUILT_SERVICES = ("jservice-emulator", "quiz", "audio")
-SERVICES = ("postgres", *BUILT_SERVICES, "gateway")
+# The worker runs the audio image with another command.
+SERVICES = ("postgres", *BUILT_SERVICES, "worker", "gateway")
 WAIT_TIMEOUT_S = 240
 COMPOSE_LOG = WORK_DIR / "compose.log"
 

@@ -123,6 +123,11 @@ def record(gateway: httpx.Client) -> Record:
     return create_record(gateway, "keeper")
 
 
+# The live workers of the queue (each registers and heartbeats there): a restarted worker is
+# a new row by design, not lost or changed data.
+VOLATILE_TABLES = frozenset({"procrastinate_workers"})
+
+
 def table_checksums(stack: ComposeStack) -> dict[str, str]:
     """md5 of every row of every table of both databases, in a fixed order."""
     sums: dict[str, str] = {}
@@ -132,6 +137,8 @@ def table_checksums(stack: ComposeStack) -> dict[str, str]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
         ).split()
         for table in tables:
+            if table in VOLATILE_TABLES:
+                continue
             # The table names come from pg_tables itself.
             rows = "coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')"
             query = f"SELECT count(*) || ':' || {rows} FROM \"{table}\" t"  # noqa: S608
@@ -196,7 +203,7 @@ def _process_users(stack: ComposeStack, service: str) -> list[tuple[str, str]]:
     return [(line.split()[0], line.split()[-1]) for line in top if line.strip()]
 
 
-@pytest.mark.parametrize("service", [*BUILT_SERVICES, "postgres"])
+@pytest.mark.parametrize("service", [*BUILT_SERVICES, "worker", "postgres"])
 def test_each_service_container_runs_as_non_root(stack: ComposeStack, service: str) -> None:
     processes = _process_users(stack, service)
     as_root = [command for user, command in processes if user in {"root", "0"}]
@@ -300,7 +307,11 @@ def test_a_recreated_database_container_costs_seconds_not_a_minute(
     # Requests side by side, so that the services hold several pooled connections.
     with ThreadPoolExecutor(max_workers=6) as pool:
         paths = [record.path, "/quiz/questions?limit=1"] * 6
-        assert all(r.status_code == 200 for r in pool.map(gateway.get, paths))
+        answers = list(pool.map(gateway.get, paths))
+    failed = [
+        (r.request.url.path, r.status_code, r.text[:200]) for r in answers if r.status_code != 200
+    ]
+    assert not failed, f"side-by-side requests failed: {failed}"
     old_address = postgres_address(stack)
     # A graceful stop closes the pooled connections (the old server's FIN), which the pool's
     # pre-ping notices at once. Off its network first, the old container goes without a word,
